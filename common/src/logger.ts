@@ -1,0 +1,38 @@
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+// Paths that must never reach a log line, whatever the caller passes.
+const REDACT = [
+  "seed", "*.seed", "privateKey", "*.privateKey", "password", "*.password", "token", "*.token",
+  "authorization", "*.authorization", "headers.authorization", "jwt", "*.jwt", "secret", "*.secret",
+  "pix_key", "*.pix_key", "raw_tx", "*.raw_tx",
+];
+
+export function createLogger(opts: { name: string; level?: string }): Logger {
+  return pino({
+    name: opts.name,
+    level: opts.level ?? process.env.LOG_LEVEL ?? "info",
+    redact: { paths: REDACT, censor: "[redacted]" },
+    base: { service: opts.name },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}
+
+/** Strips credentials and query strings from a URL before it is logged. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    return u.toString();
+  } catch {
+    return "[unparseable url]";
+  }
+}
+
+/** Shows the last characters only (PIX keys, documents). */
+export function mask(s: string, visible = 4): string {
+  return s.length <= visible ? "*".repeat(s.length) : `${"*".repeat(s.length - visible)}${s.slice(-visible)}`;
+}
