@@ -32,6 +32,11 @@ export const ErrorCodes = {
   COORDINATOR_UNAVAILABLE: 503,
   UNAVAILABLE: 503,
   INTERNAL: 500,
+  // PIX provider adapters (coordinator/src/payout/provider)
+  WEBHOOK_SIGNATURE_INVALID: 401,
+  WEBHOOK_STALE: 401,
+  PROVIDER_REJECTED: 422,
+  PROVIDER_AUTH_FAILED: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

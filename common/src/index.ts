@@ -7,3 +7,4 @@ export * from "./retry.js";
 export * from "./metrics.js";
 export * from "./config.js";
 export * from "./pix.js";
+export * from "./grpc.js";

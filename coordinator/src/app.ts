@@ -1,0 +1,148 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { createShutdown, serveMetrics, type Logger, type Shutdown } from "@ponte/common";
+import { agentv1, tradev1 } from "@ponte/proto";
+import type { Server as HttpServer } from "node:http";
+import type { CoordinatorConfig } from "./config.js";
+import { createSql, migrate, type Sql } from "./db/index.js";
+import { createExpiryWorker } from "./expiry/worker.js";
+import { agentServiceHandlers } from "./grpc/agent-service.js";
+import { adapt } from "./grpc/handlers.js";
+import { tradeServiceHandlers } from "./grpc/trade-service.js";
+import { createCoordinatorMetrics, registerDatabaseGauges } from "./metrics.js";
+import { createOutboxRelay } from "./outbox/relay.js";
+import { createPriceSource } from "./quote/from-config.js";
+import { applyContractOverrides, loadAssetRegistry } from "./quote/registry.js";
+import { createTradeService } from "./trade/service.js";
+import type { TransitionContext } from "./trade/transition.js";
+
+export interface Coordinator {
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  readonly sql: Sql;
+  readonly shutdown: Shutdown;
+  stop(): Promise<void>;
+}
+
+/** Wires every subsystem and starts serving. Each piece registers its own cleanup. */
+export async function startCoordinator(config: CoordinatorConfig, logger: Logger): Promise<Coordinator> {
+  const shutdown = createShutdown(logger);
+  await migrate(config.DATABASE_URL, (msg, fields) => logger.info(fields ?? {}, msg));
+  const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE });
+  shutdown.onShutdown("postgres", () => sql.end({ timeout: 5 }));
+
+  const metrics = createCoordinatorMetrics();
+  registerDatabaseGauges(metrics.registry, sql);
+  let registry = loadAssetRegistry(config.ASSETS_FILE);
+  if (config.ASSET_CONTRACT_OVERRIDES) registry = applyContractOverrides(registry, config.ASSET_CONTRACT_OVERRIDES);
+  const prices = createPriceSource(config);
+  shutdown.onShutdown("prices", () => prices.close?.());
+
+  const transitions: TransitionContext = {
+    subjectPrefix: config.NATS_SUBJECT_PREFIX,
+    onTransition: (from, to, actor) => metrics.transitions.inc({ from: from ?? "", to, actor: actor.kind }),
+  };
+  const trades = createTradeService({
+    sql,
+    logger,
+    metrics,
+    registry,
+    prices,
+    transitions,
+    options: {
+      quoteTtlSeconds: config.QUOTE_TTL_SECONDS,
+      tradeTtlSeconds: config.TRADE_TTL_SECONDS,
+      monitoringGraceSeconds: config.MONITORING_GRACE_SECONDS,
+      dailyLimitCentavos: config.DAILY_LIMIT_BRL,
+      tradeMaxCentavos: config.TRADE_MAX_BRL,
+    },
+  });
+  const ping = async () => {
+    await sql`SELECT 1`;
+    return true;
+  };
+
+  const server = new Server({ "grpc.keepalive_permit_without_calls": 1 });
+  server.addService(
+    tradev1.TradeServiceService,
+    adapt(tradev1.TradeServiceService, tradeServiceHandlers(trades, ping, async () => undefined), { logger, metrics }),
+  );
+  server.addService(
+    agentv1.AgentServiceService,
+    adapt(
+      agentv1.AgentServiceService,
+      agentServiceHandlers({
+        sql,
+        logger,
+        signal: shutdown.signal,
+        reports: {},
+        options: {
+          leaseTtlMs: config.LEASE_TTL_MS,
+          poolLowWater: config.ADDRESS_POOL_LOW_WATER,
+          poolTarget: config.ADDRESS_POOL_TARGET,
+          watchPollMs: config.WATCH_POLL_MS,
+        },
+      }) as never,
+      { logger, metrics },
+    ),
+  );
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${config.GRPC_HOST}:${config.GRPC_PORT}`, ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+  shutdown.onShutdown("grpc", () => stopGrpc(server));
+
+  const relay = createOutboxRelay({
+    sql,
+    logger,
+    metrics,
+    options: {
+      natsUrl: config.NATS_URL,
+      stream: config.NATS_STREAM,
+      subjectPrefix: config.NATS_SUBJECT_PREFIX,
+      duplicateWindowMs: config.NATS_DUPLICATE_WINDOW_MS,
+      batchSize: config.OUTBOX_BATCH_SIZE,
+      pollMs: config.OUTBOX_POLL_MS,
+    },
+  });
+  relay.start();
+  shutdown.onShutdown("outbox", () => relay.stop());
+
+  const expiry = createExpiryWorker({
+    sql,
+    logger,
+    metrics,
+    transitions,
+    intervalMs: config.EXPIRY_INTERVAL_MS,
+    batchSize: 100,
+  });
+  expiry.start();
+  shutdown.onShutdown("expiry", () => expiry.stop());
+
+  const http: HttpServer = await serveMetrics({
+    registry: metrics.registry,
+    host: config.METRICS_HOST,
+    port: config.METRICS_PORT,
+    ready: () => ping().catch(() => false),
+  });
+  shutdown.onShutdown("metrics", () => new Promise<void>((r) => http.close(() => r())));
+  const addr = http.address();
+  const metricsPort = typeof addr === "object" && addr ? addr.port : config.METRICS_PORT;
+
+  logger.info({ grpc_port: grpcPort, metrics_port: metricsPort }, "Coordinator ready");
+  return { grpcPort, metricsPort, sql, shutdown, stop: () => shutdown.shutdown("stop") };
+}
+
+/** Lets in-flight calls finish (streams are ended by the shutdown signal), then forces. */
+function stopGrpc(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 5_000);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}

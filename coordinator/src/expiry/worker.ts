@@ -1,0 +1,79 @@
+import { delay, type Logger } from "@ponte/common";
+import type { Sql } from "../db/index.js";
+import type { CoordinatorMetrics } from "../metrics.js";
+import { systemActor } from "../trade/actor.js";
+import { transition, type TransitionContext } from "../trade/transition.js";
+
+export interface ExpiryWorker {
+  runOnce(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+// PENDING trades past expires_at → EXPIRED. Rows are claimed with FOR UPDATE SKIP LOCKED, so
+// several coordinator replicas share the work and never expire a trade twice; a deposit seen
+// in the meantime wins because the guarded transition expects PENDING.
+export function createExpiryWorker(common: {
+  sql: Sql;
+  logger: Logger;
+  metrics: CoordinatorMetrics;
+  transitions: TransitionContext;
+  intervalMs: number;
+  batchSize: number;
+}): ExpiryWorker {
+  const logger = common.logger.child({ component: "expiry" });
+  const ac = new AbortController();
+  let loop: Promise<void> | undefined;
+  const actor = systemActor("expiry");
+
+  async function runOnce(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await common.sql.begin(async (tx) => {
+        const due = await tx<{ id: string }[]>`
+          SELECT id FROM instant_trades
+           WHERE status = 'PENDING' AND expires_at <= now()
+           ORDER BY expires_at
+           LIMIT ${common.batchSize}
+           FOR UPDATE SKIP LOCKED`;
+        for (const { id } of due) {
+          await transition(tx, common.transitions, {
+            tradeId: id,
+            from: "PENDING",
+            to: "EXPIRED",
+            actor,
+            reason: "deadline passed with no deposit",
+          });
+          logger.info({ trade_id: id }, "Trade expired");
+        }
+        return due.length;
+      });
+      total += n;
+      if (n < common.batchSize) break;
+    }
+    common.metrics.workerItems.inc({ worker: "expiry" }, total);
+    return total;
+  }
+
+  return {
+    runOnce,
+    start() {
+      loop = (async () => {
+        while (!ac.signal.aborted) {
+          try {
+            await runOnce();
+            common.metrics.workerRuns.inc({ worker: "expiry", result: "ok" });
+          } catch (err) {
+            common.metrics.workerRuns.inc({ worker: "expiry", result: "error" });
+            logger.error({ err }, "Expiry pass failed");
+          }
+          await delay(common.intervalMs, ac.signal);
+        }
+      })();
+    },
+    async stop() {
+      ac.abort();
+      await loop;
+    },
+  };
+}

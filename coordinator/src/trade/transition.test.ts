@@ -1,0 +1,111 @@
+import { PonteError } from "@ponte/common";
+import { eventsv1 } from "@ponte/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDb } from "../_test/db.js";
+import { insertTrade } from "../_test/fixtures.js";
+import type { Actor } from "./actor.js";
+import { allowedTransitions, canTransition, TRADE_STATUSES, type ActorKind } from "./states.js";
+import { transition, type TransitionContext } from "./transition.js";
+
+const ctx: TransitionContext = { subjectPrefix: "ponte.trade" };
+const actors: ActorKind[] = ["system", "agent", "user", "admin"];
+const actorOf = (kind: ActorKind): Actor => ({ kind, id: `${kind}-1` });
+
+let db: Awaited<ReturnType<typeof testDb>>;
+beforeAll(async () => {
+  db = await testDb();
+});
+afterAll(async () => {
+  await db.close();
+});
+
+describe("the transition table", () => {
+  it("matches DESIGN.md §4", () => {
+    const pairs = new Set(allowedTransitions().map((r) => `${r.from}>${r.to}`));
+    const expected = [
+      "PENDING>DEPOSIT_DETECTED", "PENDING>EXPIRED", "PENDING>CANCELLED", "DEPOSIT_DETECTED>PENDING",
+      "DEPOSIT_DETECTED>PAYMENT_CONFIRMED", "DEPOSIT_DETECTED>UNDERPAID", "PAYMENT_CONFIRMED>PAYOUT_PENDING",
+      "PAYOUT_PENDING>COMPLETED", "PAYOUT_PENDING>REFUND_PENDING", "UNDERPAID>REFUND_PENDING", "EXPIRED>REFUND_PENDING",
+      "CANCELLED>REFUND_PENDING", "REFUND_PENDING>REFUNDED", "MANUAL_REVIEW>PAYMENT_CONFIRMED", "MANUAL_REVIEW>COMPLETED",
+      "MANUAL_REVIEW>REFUND_PENDING",
+      ...["PENDING", "DEPOSIT_DETECTED", "PAYMENT_CONFIRMED", "UNDERPAID", "PAYOUT_PENDING", "REFUND_PENDING"].map((s) => `${s}>MANUAL_REVIEW`),
+    ];
+    expect([...pairs].sort()).toEqual(expected.sort());
+  });
+
+  it("every allowed transition works in the database, with one history row and one event", async () => {
+    for (const rule of allowedTransitions()) {
+      for (const kind of rule.by) {
+        const id = await insertTrade(db.sql, { status: rule.from });
+        const t = await db.sql.begin((tx) =>
+          transition(tx, ctx, { tradeId: id, from: rule.from, to: rule.to, actor: actorOf(kind), reason: "test", data: { k: "v" } }),
+        );
+        expect(t.status).toBe(rule.to);
+        expect(t.version).toBe(2n);
+        const hist = await db.sql`SELECT * FROM instant_trade_history WHERE trade_id = ${id}`;
+        expect(hist).toHaveLength(1);
+        expect(hist[0]).toMatchObject({ from_status: rule.from, to_status: rule.to, actor: `${kind}:${kind}-1`, reason: "test" });
+        const out = await db.sql<{ subject: string; payload: Buffer }[]>`SELECT subject, payload FROM outbox WHERE trade_id = ${id}`;
+        expect(out).toHaveLength(1);
+        expect(out[0]!.subject).toBe(`ponte.trade.anvil.${rule.to.toLowerCase()}`);
+        const ev = eventsv1.TradeEvent.decode(out[0]!.payload);
+        expect(ev).toMatchObject({ tradeId: id, fromStatus: rule.from, toStatus: rule.to, version: 2n, data: { k: "v" } });
+      }
+    }
+  });
+
+  it("every other transition is refused and changes nothing", async () => {
+    let refused = 0;
+    for (const from of TRADE_STATUSES) {
+      const id = await insertTrade(db.sql, { status: from });
+      for (const to of TRADE_STATUSES) {
+        for (const kind of actors) {
+          if (canTransition(from, to, kind)) continue;
+          const err = await db.sql
+            .begin((tx) => transition(tx, ctx, { tradeId: id, from, to, actor: actorOf(kind), reason: "nope" }))
+            .catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(PonteError);
+          expect((err as PonteError).code).toBe("INVALID_STATE");
+          refused++;
+        }
+      }
+      const [row] = await db.sql`SELECT status, version FROM instant_trades WHERE id = ${id}`;
+      expect(row).toMatchObject({ status: from, version: 1n });
+      expect(await db.sql`SELECT 1 FROM instant_trade_history WHERE trade_id = ${id}`).toHaveLength(0);
+      expect(await db.sql`SELECT 1 FROM outbox WHERE trade_id = ${id}`).toHaveLength(0);
+    }
+    expect(refused).toBeGreaterThan(400);
+  });
+
+  it("a stale expected state is refused with the status the trade is in now", async () => {
+    const id = await insertTrade(db.sql, { status: "DEPOSIT_DETECTED" });
+    const err = await db.sql
+      .begin((tx) => transition(tx, ctx, { tradeId: id, from: "PENDING", to: "CANCELLED", actor: actorOf("user"), reason: "x" }))
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "STALE_STATE", details: { status: "DEPOSIT_DETECTED" } });
+  });
+
+  it("50 concurrent transitions on one trade: exactly one wins, the others conflict, one history row", async () => {
+    const id = await insertTrade(db.sql, { status: "PENDING" });
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        db.sql.begin((tx) =>
+          transition(tx, ctx, {
+            tradeId: id,
+            from: "PENDING",
+            to: i % 2 === 0 ? "CANCELLED" : "DEPOSIT_DETECTED",
+            actor: actorOf(i % 2 === 0 ? "user" : "agent"),
+            reason: `racer ${i}`,
+          }),
+        ),
+      ),
+    );
+    const won = results.filter((r) => r.status === "fulfilled");
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(49);
+    for (const l of lost) expect(l.reason).toMatchObject({ code: "STALE_STATE" });
+    expect(await db.sql`SELECT 1 FROM instant_trade_history WHERE trade_id = ${id}`).toHaveLength(1);
+    expect(await db.sql`SELECT 1 FROM outbox WHERE trade_id = ${id}`).toHaveLength(1);
+  });
+});
