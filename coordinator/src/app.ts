@@ -5,6 +5,10 @@ import type { Server as HttpServer } from "node:http";
 import type { CoordinatorConfig } from "./config.js";
 import { createSql, migrate, type Sql } from "./db/index.js";
 import { createExpiryWorker } from "./expiry/worker.js";
+import { evaluateTrade, type EvaluateContext } from "./deposit/evaluate.js";
+import { createDepositReporting } from "./deposit/report.js";
+import { systemActor } from "./trade/actor.js";
+import { agentReportHandlers } from "./grpc/agent-reports.js";
 import { agentServiceHandlers } from "./grpc/agent-service.js";
 import { adapt } from "./grpc/handlers.js";
 import { tradeServiceHandlers } from "./grpc/trade-service.js";
@@ -34,7 +38,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   registerDatabaseGauges(metrics.registry, sql);
   let registry = loadAssetRegistry(config.ASSETS_FILE);
   if (config.ASSET_CONTRACT_OVERRIDES) registry = applyContractOverrides(registry, config.ASSET_CONTRACT_OVERRIDES);
-  const prices = createPriceSource(config);
+  const prices = createPriceSource(config, logger, shutdown.signal);
   shutdown.onShutdown("prices", () => prices.close?.());
 
   const transitions: TransitionContext = {
@@ -61,6 +65,15 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     return true;
   };
 
+  const depositCtx: EvaluateContext = {
+    registry,
+    transitions,
+    tolerance: { underBps: config.TOLERANCE_UNDER_PERCENT, overBps: config.TOLERANCE_OVER_PERCENT },
+    logger,
+    onLateDeposit: (network) => metrics.lateDeposits.inc({ network }),
+  };
+  const reporting = createDepositReporting({ sql, ctx: depositCtx });
+
   const server = new Server({ "grpc.keepalive_permit_without_calls": 1 });
   server.addService(
     tradev1.TradeServiceService,
@@ -74,7 +87,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
         sql,
         logger,
         signal: shutdown.signal,
-        reports: {},
+        reports: agentReportHandlers(reporting),
         options: {
           leaseTtlMs: config.LEASE_TTL_MS,
           poolLowWater: config.ADDRESS_POOL_LOW_WATER,
@@ -115,6 +128,11 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     transitions,
     intervalMs: config.EXPIRY_INTERVAL_MS,
     batchSize: 100,
+    evaluate: async (tx, tradeId) => {
+      const [t] = await tx<{ head_height: bigint }[]>`
+        SELECT c.head_height FROM chain_cursors c JOIN instant_trades t ON t.network = c.network WHERE t.id = ${tradeId}`;
+      await evaluateTrade(tx, depositCtx, tradeId, t?.head_height ?? 0n, systemActor("expiry"));
+    },
   });
   expiry.start();
   shutdown.onShutdown("expiry", () => expiry.stop());

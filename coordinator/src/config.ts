@@ -51,7 +51,7 @@ const Env = z.object({
   PRICE_SOURCE: z.enum(["static", "http"]).default("http"),
   STATIC_PRICES: jsonOf(z.record(z.string(), z.string())).optional(),
   PRICE_TICKERS: jsonOf(z.array(z.unknown())).optional(),
-  PRICE_MAX_AGE_MS: env.int(60_000, 1),
+  PRICE_MAX_AGE_MS: env.int(60_000, 5_001), // above the tickers' 5 s cache
   PRICE_MAX_DEVIATION_PERCENT: z.string().default("2"),
   PRICE_MIN_SOURCES: env.int(2, 1),
   QUOTE_TTL_SECONDS: env.int(60, 1),

@@ -48,6 +48,12 @@ export function createCoordinatorMetrics(registry: Registry = createRegistry("co
       help: "Failed outbox publish batches",
       registers,
     }),
+    lateDeposits: new Counter({
+      name: "ponte_coordinator_late_deposits_total",
+      help: "Deposits to trades that no longer take them (expired, cancelled, already confirmed)",
+      labelNames: ["network"],
+      registers,
+    }),
     workerRuns: new Counter({
       name: "ponte_coordinator_worker_runs_total",
       help: "Background worker passes, by worker and result",

@@ -1,5 +1,5 @@
 import { delay, type Logger } from "@ponte/common";
-import type { Sql } from "../db/index.js";
+import type { Sql, Tx } from "../db/index.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import { systemActor } from "../trade/actor.js";
 import { transition, type TransitionContext } from "../trade/transition.js";
@@ -20,6 +20,8 @@ export function createExpiryWorker(common: {
   transitions: TransitionContext;
   intervalMs: number;
   batchSize: number;
+  /** Re-evaluates a DEPOSIT_DETECTED trade past its deadline (a final shortfall → UNDERPAID). */
+  evaluate?: (tx: Tx, tradeId: string) => Promise<void>;
 }): ExpiryWorker {
   const logger = common.logger.child({ component: "expiry" });
   const ac = new AbortController();
@@ -50,6 +52,16 @@ export function createExpiryWorker(common: {
       });
       total += n;
       if (n < common.batchSize) break;
+    }
+    if (common.evaluate) {
+      // Partially paid trades wait for the rest until the deadline; then their fate is decided.
+      await common.sql.begin(async (tx) => {
+        const due = await tx<{ id: string }[]>`
+          SELECT id FROM instant_trades
+           WHERE status = 'DEPOSIT_DETECTED' AND expires_at <= now() AND confirmed_amount = received_amount
+           ORDER BY expires_at LIMIT ${common.batchSize} FOR UPDATE SKIP LOCKED`;
+        for (const { id } of due) await common.evaluate!(tx, id);
+      });
     }
     common.metrics.workerItems.inc({ worker: "expiry" }, total);
     return total;

@@ -205,7 +205,7 @@ export function createHttpTickerPriceSource(options: HttpTickerOptions): PriceSo
   const inflight = new Map<string, Promise<Round>>();
 
   const symbolFor = (t: TickerConfig, key: string): string | null =>
-    t.symbols && Object.hasOwn(t.symbols, key) ? t.symbols[key]! : key;
+    t.symbols && Object.hasOwn(t.symbols, key) ? (t.symbols[key] ?? null) : key;
 
   async function observe(t: TickerConfig, key: string, symbol: string): Promise<Observation> {
     const url = t.url.replaceAll("{key}", encodeURIComponent(symbol));
