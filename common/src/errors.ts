@@ -37,6 +37,11 @@ export const ErrorCodes = {
   WEBHOOK_STALE: 401,
   PROVIDER_REJECTED: 422,
   PROVIDER_AUTH_FAILED: 502,
+  // Agent key sources (agents/runtime/src/keys): Vault KV v2 or a local keystore file
+  KEY_SOURCE_UNAVAILABLE: 503,
+  KEY_SOURCE_DENIED: 403,
+  KEY_SOURCE_NOT_FOUND: 404,
+  KEY_SOURCE_INVALID: 422,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

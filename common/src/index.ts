@@ -8,3 +8,4 @@ export * from "./metrics.js";
 export * from "./config.js";
 export * from "./pix.js";
 export * from "./grpc.js";
+export * from "./crash.js";

@@ -1,5 +1,5 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { createShutdown, serveMetrics, type Logger, type Shutdown } from "@ponte/common";
+import { createShutdown, PonteError, serveMetrics, type Logger, type Shutdown } from "@ponte/common";
 import { agentv1, tradev1 } from "@ponte/proto";
 import type { Server as HttpServer } from "node:http";
 import type { CoordinatorConfig } from "./config.js";
@@ -11,7 +11,10 @@ import { systemActor } from "./trade/actor.js";
 import { agentReportHandlers } from "./grpc/agent-reports.js";
 import { agentServiceHandlers } from "./grpc/agent-service.js";
 import { adapt } from "./grpc/handlers.js";
-import { tradeServiceHandlers } from "./grpc/trade-service.js";
+import { tradeServiceHandlers, type PayoutView } from "./grpc/trade-service.js";
+import { createPixProvider } from "./payout/provider/index.js";
+import { createPayouts } from "./payout/workflow.js";
+import type { Trade } from "./trade/model.js";
 import { createCoordinatorMetrics, registerDatabaseGauges } from "./metrics.js";
 import { createOutboxRelay } from "./outbox/relay.js";
 import { createPriceSource } from "./quote/from-config.js";
@@ -74,10 +77,45 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   };
   const reporting = createDepositReporting({ sql, ctx: depositCtx });
 
+  const tolerance = { underBps: config.TOLERANCE_UNDER_PERCENT, overBps: config.TOLERANCE_OVER_PERCENT };
+  const payouts = config.starkbank ? createPayouts({
+    sql,
+    logger,
+    metrics,
+    transitions,
+    tolerance,
+    provider: createPixProvider({ logger, shutdown }, { name: "starkbank", ...config.starkbank }),
+    options: {
+      maxCentavos: config.PAYOUT_MAX_BRL,
+      dailyMaxCentavos: config.PAYOUT_DAILY_MAX_BRL,
+      nightMaxCentavos: config.PAYOUT_NIGHT_MAX_BRL,
+      nightStartHour: Number(config.PAYOUT_NIGHT_HOURS.split("-")[0]),
+      nightEndHour: Number(config.PAYOUT_NIGHT_HOURS.split("-")[1]),
+      timeZone: config.PAYOUT_TIME_ZONE,
+      failurePolicy: config.PAYOUT_FAILURE_POLICY,
+      checkScheduleMs: config.PAYOUT_CHECK_SCHEDULE_MS,
+      reviewAfterMs: config.PAYOUT_REVIEW_AFTER_MS,
+      intervalMs: config.PAYOUT_INTERVAL_MS,
+      batchSize: 50,
+      concurrency: config.PAYOUT_CONCURRENCY,
+      reconcileHourUtc: config.RECONCILE_HOUR_UTC,
+    },
+  }) : undefined;
+  if (!payouts) logger.warn("PIX_PROVIDER=none: payouts are off; confirmed trades wait in PAYMENT_CONFIRMED");
+  const payoutOf = async (t: Trade): Promise<PayoutView | undefined> => {
+    const [p] = await sql<{ amount_centavos: bigint; status: string; end_to_end_id: string | null }[]>`
+      SELECT amount_centavos, status, end_to_end_id FROM payouts WHERE trade_id = ${t.id} ORDER BY created_at DESC LIMIT 1`;
+    return p ? { amountCentavos: p.amount_centavos, status: p.status, endToEndId: p.end_to_end_id } : undefined;
+  };
+  const ingestWebhook = async (provider: string, rawBody: string, headers: Record<string, string>) => {
+    if (!payouts || provider !== "starkbank") throw new PonteError("NOT_FOUND", "Unknown PIX provider", { provider });
+    return payouts.ingestWebhook(rawBody, headers);
+  };
+
   const server = new Server({ "grpc.keepalive_permit_without_calls": 1 });
   server.addService(
     tradev1.TradeServiceService,
-    adapt(tradev1.TradeServiceService, tradeServiceHandlers(trades, ping, async () => undefined), { logger, metrics }),
+    adapt(tradev1.TradeServiceService, tradeServiceHandlers({ svc: trades, ping, payoutOf, ingestWebhook }), { logger, metrics }),
   );
   server.addService(
     agentv1.AgentServiceService,
@@ -120,6 +158,11 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   });
   relay.start();
   shutdown.onShutdown("outbox", () => relay.stop());
+
+  if (payouts) {
+    payouts.start();
+    shutdown.onShutdown("payouts", () => payouts.stop());
+  }
 
   const expiry = createExpiryWorker({
     sql,

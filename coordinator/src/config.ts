@@ -1,5 +1,6 @@
 import { env, parseConfig, percentToBps, parseBrl, z } from "@ponte/common";
 import { fileURLToPath } from "node:url";
+import { starkbankOptionsFromEnv, type StarkbankProviderOptions } from "./payout/provider/index.js";
 
 const defaultAssets = fileURLToPath(new URL("../assets/mainnet.json", import.meta.url));
 
@@ -66,6 +67,19 @@ const Env = z.object({
   ADDRESS_POOL_LOW_WATER: env.int(50, 0),
   ADDRESS_POOL_TARGET: env.int(200, 1),
   WATCH_POLL_MS: env.int(5_000, 10),
+  PIX_PROVIDER: z.enum(["starkbank", "none"]).default("starkbank"),
+  PAYOUT_MAX_BRL: brl("20000.00"),
+  PAYOUT_DAILY_MAX_BRL: brl("50000.00"),
+  PAYOUT_NIGHT_MAX_BRL: brl("1000.00"),
+  PAYOUT_NIGHT_HOURS: z.string().regex(/^\d{1,2}-\d{1,2}$/).default("20-6"),
+  PAYOUT_TIME_ZONE: z.string().default("America/Sao_Paulo"),
+  PAYOUT_FAILURE_POLICY: z.enum(["refund", "manual_review"]).default("manual_review"),
+  PAYOUT_CHECK_SCHEDULE_MS: z.string().regex(/^\d+(,\d+)*$/).default("30000,120000,600000,1800000,3600000")
+    .transform((s) => s.split(",").map(Number)),
+  PAYOUT_REVIEW_AFTER_MS: env.int(6 * 3_600_000, 1_000),
+  PAYOUT_INTERVAL_MS: env.int(1_000, 10),
+  PAYOUT_CONCURRENCY: env.int(4, 1),
+  RECONCILE_HOUR_UTC: env.int(4, 0),
   LOG_LEVEL: z.string().default("info"),
 }).superRefine((c, ctx) => {
   if (c.PRICE_SOURCE === "static" && !c.STATIC_PRICES) {
@@ -79,5 +93,10 @@ const Env = z.object({
   }
 });
 
-export type CoordinatorConfig = z.output<typeof Env>;
-export const loadConfig = (input: NodeJS.ProcessEnv = process.env): CoordinatorConfig => parseConfig(Env, input);
+export type CoordinatorConfig = z.output<typeof Env> & { starkbank?: StarkbankProviderOptions };
+
+export function loadConfig(input: NodeJS.ProcessEnv = process.env): CoordinatorConfig {
+  const config = parseConfig(Env, input);
+  // The provider's credentials are required only when it is the one configured.
+  return config.PIX_PROVIDER === "starkbank" ? { ...config, starkbank: starkbankOptionsFromEnv(input) } : config;
+}

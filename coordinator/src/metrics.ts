@@ -54,6 +54,46 @@ export function createCoordinatorMetrics(registry: Registry = createRegistry("co
       labelNames: ["network"],
       registers,
     }),
+    payouts: new Counter({
+      name: "ponte_payout_status_changes_total",
+      help: "Payouts entering each status",
+      labelNames: ["status"],
+      registers,
+    }),
+    payoutLatency: new Histogram({
+      name: "ponte_payout_latency_seconds",
+      help: "From a payout's submission to the provider's settlement",
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600],
+      registers,
+    }),
+    payoutReviews: new Counter({
+      name: "ponte_payout_reviews_total",
+      help: "Trades sent to manual review by a payout check",
+      labelNames: ["reason"],
+      registers,
+    }),
+    payoutsReturned: new Counter({
+      name: "ponte_payout_returned_total",
+      help: "Settled payouts later returned (MED, chargeback): page someone",
+      registers,
+    }),
+    webhookRejected: new Counter({
+      name: "ponte_payout_webhook_rejected_total",
+      help: "Provider webhooks refused (bad signature, stale)",
+      labelNames: ["reason"],
+      registers,
+    }),
+    webhookDuplicates: new Counter({
+      name: "ponte_payout_webhook_duplicates_total",
+      help: "Provider webhooks already seen (same event id)",
+      registers,
+    }),
+    reconciliationMismatches: new Counter({
+      name: "ponte_payout_reconciliation_mismatches_total",
+      help: "Differences between the provider's payouts and ours",
+      labelNames: ["kind"],
+      registers,
+    }),
     workerRuns: new Counter({
       name: "ponte_coordinator_worker_runs_total",
       help: "Background worker passes, by worker and result",
@@ -98,6 +138,16 @@ export function registerDatabaseGauges(registry: Registry, sql: Sql): void {
     async collect() {
       const [r] = await sql<{ age: number | null }[]>`
         SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS age FROM outbox WHERE sent_at IS NULL`;
+      this.set(r?.age ?? 0);
+    },
+  });
+  new Gauge({
+    name: "ponte_payout_oldest_unsettled_age_seconds",
+    help: "Age of the oldest payout not yet settled or failed (0 when none)",
+    registers: [registry],
+    async collect() {
+      const [r] = await sql<{ age: number | null }[]>`
+        SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS age FROM payouts WHERE status IN ('PENDING','UNKNOWN','PROCESSING')`;
       this.set(r?.age ?? 0);
     },
   });

@@ -40,7 +40,13 @@ const quoteToProto = (q: Quote): tradev1.Quote => ({
   createdAt: q.createdAt.toISOString(),
 });
 
-export const tradeToProto = (t: Trade, payoutCentavos?: bigint): tradev1.Trade => ({
+export interface PayoutView {
+  amountCentavos: bigint;
+  status: string;
+  endToEndId: string | null;
+}
+
+export const tradeToProto = (t: Trade, payout?: PayoutView): tradev1.Trade => ({
   id: t.id,
   userId: t.userId,
   status: t.status,
@@ -59,8 +65,10 @@ export const tradeToProto = (t: Trade, payoutCentavos?: bigint): tradev1.Trade =
   version: t.version,
   receivedAmount: t.receivedAmount.toString(),
   confirmedAmount: t.confirmedAmount.toString(),
-  payoutAmountCentavos: payoutCentavos === undefined ? "" : payoutCentavos.toString(),
+  payoutAmountCentavos: payout ? payout.amountCentavos.toString() : "",
   quoteId: t.quoteId,
+  payoutStatus: payout?.status ?? "",
+  payoutEndToEndId: payout?.endToEndId ?? "",
 });
 
 const entryToProto = (e: HistoryEntry): tradev1.AuditEntry => ({
@@ -88,7 +96,13 @@ const required = (value: string, field: string): string => {
   return value;
 };
 
-export function tradeServiceHandlers(svc: TradeService, ping: () => Promise<boolean>, payoutOf: (t: Trade) => Promise<bigint | undefined>): Handlers<tradev1.TradeServiceServer> {
+export function tradeServiceHandlers(deps: {
+  svc: TradeService;
+  ping: () => Promise<boolean>;
+  payoutOf: (t: Trade) => Promise<PayoutView | undefined>;
+  ingestWebhook: (provider: string, rawBody: string, headers: Record<string, string>) => Promise<{ eventId: string; duplicate: boolean }>;
+}): Handlers<tradev1.TradeServiceServer> {
+  const { svc, ping, payoutOf } = deps;
   const withPayout = async (t: Trade) => tradeToProto(t, await payoutOf(t));
   return {
     ping: async () => ({ databaseOk: await ping() }),
@@ -153,5 +167,6 @@ export function tradeServiceHandlers(svc: TradeService, ping: () => Promise<bool
         }),
       ),
     getPixKey: async (r) => pixToProto(await svc.getPixKey(required(r.userId, "user_id"))),
+    ingestPixWebhook: async (r) => deps.ingestWebhook(r.provider, Buffer.from(r.rawBody).toString("utf8"), r.headers),
   };
 }

@@ -94,6 +94,8 @@ async function record(
   await tx`INSERT INTO outbox (event_id, trade_id, subject, payload)
            VALUES (${eventId}, ${trade.id}, ${subject}, ${Buffer.from(event)})`;
   await tx`SELECT pg_notify('ponte_outbox', '')`;
+  // Wake the payout workers at once rather than at their next poll.
+  if (trade.status === "PAYMENT_CONFIRMED") await tx`SELECT pg_notify('ponte_payouts', '')`;
 }
 
 /** NATS subject tokens may not contain dots, spaces or wildcards. */

@@ -55,8 +55,8 @@ describe("assets and quotes", () => {
     const r = await quote(s.token("u-q2"), { symbol: "USDT", network: "anvil", fiat_amount: "100.00" });
     expect(r.status).toBe(200);
     expect(r.body.fiat_amount).toBe("100.00");
-    // 100 / (5.40 × 0.9675) = 19.14018… → ceil to 6 decimals
-    expect(r.body.crypto_amount).toBe("19.140181");
+    // 100 / (5.40 × 0.9675) = 19.1405876… → rounded up to 6 decimals
+    expect(r.body.crypto_amount).toBe("19.140588");
   });
 
   it("refuses bad amounts and assets with a 4xx code and writes nothing", async () => {
@@ -65,7 +65,8 @@ describe("assets and quotes", () => {
       [{ symbol: "USDT", network: "anvil", crypto_amount: "1.1234567" }, 422, "INVALID_AMOUNT"],
       [{ symbol: "USDT", network: "anvil", crypto_amount: "0" }, 422, "INVALID_AMOUNT"],
       [{ symbol: "USDT", network: "anvil", crypto_amount: "-1" }, 422, "VALIDATION_ERROR"],
-      [{ symbol: "USDT", network: "anvil", crypto_amount: "9".repeat(39) }, 422, "INVALID_AMOUNT"],
+      [{ symbol: "USDT", network: "anvil", crypto_amount: "9".repeat(39) }, 422, "AMOUNT_TOO_LARGE"],
+      [{ symbol: "USDT", network: "anvil", crypto_amount: "9".repeat(80) }, 422, "VALIDATION_ERROR"],
       [{ symbol: "USDT", network: "anvil", crypto_amount: 5 }, 422, "VALIDATION_ERROR"],
       [{ symbol: "DOGE", network: "anvil", crypto_amount: "1" }, 422, "ASSET_NOT_FOUND"],
       [{ symbol: "USDT", network: "mars", crypto_amount: "1" }, 422, "ASSET_NOT_FOUND"],
@@ -92,7 +93,7 @@ describe("assets and quotes", () => {
     expect(first.status).toBe(200);
     expect((await create(t, first.body.quote_id, "lim-1")).status).toBe(201);
     const second = await quote(t, { symbol: "USDT", network: "anvil", crypto_amount: "500" });
-    expect(second).toMatchObject({ status: 422, body: { error: { code: "DAILY_LIMIT_EXCEEDED", details: { remaining: "2387.50" } } } });
+    expect(second).toMatchObject({ status: 422, body: { error: { code: "DAILY_LIMIT_EXCEEDED", details: { remaining: "2387.75" } } } });
   });
 });
 

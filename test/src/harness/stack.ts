@@ -58,6 +58,7 @@ export async function startStack(opts: { env?: Record<string, string>; natsUrl?:
     EXPIRY_INTERVAL_MS: "200",
     WATCH_POLL_MS: "200",
     LEASE_TTL_MS: "3000",
+    PIX_PROVIDER: "none",
     LOG_LEVEL: "info",
     ...opts.env,
   };

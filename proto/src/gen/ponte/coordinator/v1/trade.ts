@@ -124,6 +124,10 @@ export interface Trade {
   /** empty until a payout exists */
   payoutAmountCentavos: string;
   quoteId: string;
+  /** PENDING | UNKNOWN | PROCESSING | SETTLED | FAILED | RETURNED; empty when none */
+  payoutStatus: string;
+  /** the Banco Central end-to-end id once settled */
+  payoutEndToEndId: string;
 }
 
 export interface GetTradeRequest {
@@ -211,6 +215,25 @@ export interface PixKey {
   holderDocument: string;
   holderName: string;
   updatedAt: string;
+}
+
+export interface PixWebhookRequest {
+  /** path segment: /api/v1/webhooks/pix/{provider} */
+  provider: string;
+  /** exactly as received: the signature covers these bytes */
+  rawBody: Buffer;
+  /** lower-case names */
+  headers: { [key: string]: string };
+}
+
+export interface PixWebhookRequest_HeadersEntry {
+  key: string;
+  value: string;
+}
+
+export interface PixWebhookResponse {
+  eventId: string;
+  duplicate: boolean;
 }
 
 function createBasePingRequest(): PingRequest {
@@ -1395,6 +1418,8 @@ function createBaseTrade(): Trade {
     confirmedAmount: "",
     payoutAmountCentavos: "",
     quoteId: "",
+    payoutStatus: "",
+    payoutEndToEndId: "",
   };
 }
 
@@ -1462,6 +1487,12 @@ export const Trade: MessageFns<Trade> = {
     }
     if (message.quoteId !== "") {
       writer.uint32(162).string(message.quoteId);
+    }
+    if (message.payoutStatus !== "") {
+      writer.uint32(170).string(message.payoutStatus);
+    }
+    if (message.payoutEndToEndId !== "") {
+      writer.uint32(178).string(message.payoutEndToEndId);
     }
     return writer;
   },
@@ -1639,6 +1670,22 @@ export const Trade: MessageFns<Trade> = {
             message.quoteId = reader.string();
             continue;
           }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.payoutStatus = reader.string();
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.payoutEndToEndId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1725,6 +1772,16 @@ export const Trade: MessageFns<Trade> = {
         : isSet(object.quote_id)
         ? globalThis.String(object.quote_id)
         : "",
+      payoutStatus: isSet(object.payoutStatus)
+        ? globalThis.String(object.payoutStatus)
+        : isSet(object.payout_status)
+        ? globalThis.String(object.payout_status)
+        : "",
+      payoutEndToEndId: isSet(object.payoutEndToEndId)
+        ? globalThis.String(object.payoutEndToEndId)
+        : isSet(object.payout_end_to_end_id)
+        ? globalThis.String(object.payout_end_to_end_id)
+        : "",
     };
   },
 
@@ -1790,6 +1847,12 @@ export const Trade: MessageFns<Trade> = {
     if (message.quoteId !== "") {
       obj.quoteId = message.quoteId;
     }
+    if (message.payoutStatus !== "") {
+      obj.payoutStatus = message.payoutStatus;
+    }
+    if (message.payoutEndToEndId !== "") {
+      obj.payoutEndToEndId = message.payoutEndToEndId;
+    }
     return obj;
   },
 
@@ -1818,6 +1881,8 @@ export const Trade: MessageFns<Trade> = {
     message.confirmedAmount = object.confirmedAmount ?? "";
     message.payoutAmountCentavos = object.payoutAmountCentavos ?? "";
     message.quoteId = object.quoteId ?? "";
+    message.payoutStatus = object.payoutStatus ?? "";
+    message.payoutEndToEndId = object.payoutEndToEndId ?? "";
     return message;
   },
 };
@@ -3270,6 +3335,317 @@ export const PixKey: MessageFns<PixKey> = {
   },
 };
 
+function createBasePixWebhookRequest(): PixWebhookRequest {
+  return { provider: "", rawBody: Buffer.alloc(0), headers: {} };
+}
+
+export const PixWebhookRequest: MessageFns<PixWebhookRequest> = {
+  encode(message: PixWebhookRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== "") {
+      writer.uint32(10).string(message.provider);
+    }
+    if (message.rawBody.length !== 0) {
+      writer.uint32(18).bytes(message.rawBody);
+    }
+    globalThis.Object.entries(message.headers).forEach(([key, value]: [string, string]) => {
+      PixWebhookRequest_HeadersEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PixWebhookRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePixWebhookRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rawBody = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = PixWebhookRequest_HeadersEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.headers[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PixWebhookRequest {
+    return {
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      rawBody: isSet(object.rawBody)
+        ? Buffer.from(bytesFromBase64(object.rawBody))
+        : isSet(object.raw_body)
+        ? Buffer.from(bytesFromBase64(object.raw_body))
+        : Buffer.alloc(0),
+      headers: isObject(object.headers)
+        ? (globalThis.Object.entries(object.headers) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: PixWebhookRequest): unknown {
+    const obj: any = {};
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.rawBody.length !== 0) {
+      obj.rawBody = base64FromBytes(message.rawBody);
+    }
+    if (message.headers) {
+      const entries = globalThis.Object.entries(message.headers) as [string, string][];
+      if (entries.length > 0) {
+        obj.headers = {};
+        entries.forEach(([k, v]) => {
+          obj.headers[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PixWebhookRequest>, I>>(base?: I): PixWebhookRequest {
+    return PixWebhookRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PixWebhookRequest>, I>>(object: I): PixWebhookRequest {
+    const message = createBasePixWebhookRequest();
+    message.provider = object.provider ?? "";
+    message.rawBody = object.rawBody ?? Buffer.alloc(0);
+    message.headers = (globalThis.Object.entries(object.headers ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBasePixWebhookRequest_HeadersEntry(): PixWebhookRequest_HeadersEntry {
+  return { key: "", value: "" };
+}
+
+export const PixWebhookRequest_HeadersEntry: MessageFns<PixWebhookRequest_HeadersEntry> = {
+  encode(message: PixWebhookRequest_HeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PixWebhookRequest_HeadersEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePixWebhookRequest_HeadersEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PixWebhookRequest_HeadersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: PixWebhookRequest_HeadersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PixWebhookRequest_HeadersEntry>, I>>(base?: I): PixWebhookRequest_HeadersEntry {
+    return PixWebhookRequest_HeadersEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PixWebhookRequest_HeadersEntry>, I>>(
+    object: I,
+  ): PixWebhookRequest_HeadersEntry {
+    const message = createBasePixWebhookRequest_HeadersEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBasePixWebhookResponse(): PixWebhookResponse {
+  return { eventId: "", duplicate: false };
+}
+
+export const PixWebhookResponse: MessageFns<PixWebhookResponse> = {
+  encode(message: PixWebhookResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== "") {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.duplicate !== false) {
+      writer.uint32(16).bool(message.duplicate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PixWebhookResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePixWebhookResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.duplicate = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PixWebhookResponse {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      duplicate: isSet(object.duplicate) ? globalThis.Boolean(object.duplicate) : false,
+    };
+  },
+
+  toJSON(message: PixWebhookResponse): unknown {
+    const obj: any = {};
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.duplicate !== false) {
+      obj.duplicate = message.duplicate;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PixWebhookResponse>, I>>(base?: I): PixWebhookResponse {
+    return PixWebhookResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PixWebhookResponse>, I>>(object: I): PixWebhookResponse {
+    const message = createBasePixWebhookResponse();
+    message.eventId = object.eventId ?? "";
+    message.duplicate = object.duplicate ?? false;
+    return message;
+  },
+};
+
 /**
  * The gateway's view of the coordinator. Errors are gRPC statuses with the stable Ponte
  * error code in the "ponte-error-code" trailer and JSON details in "ponte-error-details".
@@ -3386,6 +3762,19 @@ export const TradeServiceService = {
     responseSerialize: (value: PixKey): Buffer => Buffer.from(PixKey.encode(value).finish()),
     responseDeserialize: (value: Buffer): PixKey => PixKey.decode(value),
   },
+  /**
+   * A PIX provider's webhook, passed through unparsed: the coordinator verifies the signature on
+   * the raw body (UNAUTHENTICATED when it fails), de-duplicates by event id, and re-reads the payout.
+   */
+  ingestPixWebhook: {
+    path: "/ponte.coordinator.v1.TradeService/IngestPixWebhook" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PixWebhookRequest): Buffer => Buffer.from(PixWebhookRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PixWebhookRequest => PixWebhookRequest.decode(value),
+    responseSerialize: (value: PixWebhookResponse): Buffer => Buffer.from(PixWebhookResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PixWebhookResponse => PixWebhookResponse.decode(value),
+  },
 } as const;
 
 export interface TradeServiceServer extends UntypedServiceImplementation {
@@ -3402,6 +3791,11 @@ export interface TradeServiceServer extends UntypedServiceImplementation {
   adminComplete: handleUnaryCall<AdminActionRequest, Trade>;
   putPixKey: handleUnaryCall<PutPixKeyRequest, PixKey>;
   getPixKey: handleUnaryCall<GetPixKeyRequest, PixKey>;
+  /**
+   * A PIX provider's webhook, passed through unparsed: the coordinator verifies the signature on
+   * the raw body (UNAUTHENTICATED when it fails), de-duplicates by event id, and re-reads the payout.
+   */
+  ingestPixWebhook: handleUnaryCall<PixWebhookRequest, PixWebhookResponse>;
 }
 
 export interface TradeServiceClient extends Client {
@@ -3580,6 +3974,25 @@ export interface TradeServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PixKey) => void,
   ): ClientUnaryCall;
+  /**
+   * A PIX provider's webhook, passed through unparsed: the coordinator verifies the signature on
+   * the raw body (UNAUTHENTICATED when it fails), de-duplicates by event id, and re-reads the payout.
+   */
+  ingestPixWebhook(
+    request: PixWebhookRequest,
+    callback: (error: ServiceError | null, response: PixWebhookResponse) => void,
+  ): ClientUnaryCall;
+  ingestPixWebhook(
+    request: PixWebhookRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PixWebhookResponse) => void,
+  ): ClientUnaryCall;
+  ingestPixWebhook(
+    request: PixWebhookRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PixWebhookResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const TradeServiceClient = makeGenericClientConstructor(
@@ -3590,6 +4003,14 @@ export const TradeServiceClient = makeGenericClientConstructor(
   service: typeof TradeServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 

@@ -1,0 +1,458 @@
+import { crashPoint, delay, formatBrl, mask, newId, PonteError, type Logger, type Tolerance } from "@ponte/common";
+import type { Sql, Tx } from "../db/index.js";
+import type { CoordinatorMetrics } from "../metrics.js";
+import { systemActor } from "../trade/actor.js";
+import { tradeFromRow, type Trade, type TradeRow } from "../trade/model.js";
+import { transition, type TransitionContext } from "../trade/transition.js";
+import { payoutAmount } from "./amount.js";
+import {
+  matchesMaskedTaxId,
+  ProviderAmbiguousError,
+  ProviderRejectedError,
+  type KeyOwner,
+  type PixProvider,
+  type ProviderPayout,
+} from "./provider/index.js";
+
+export interface PayoutOptions {
+  maxCentavos: bigint;
+  dailyMaxCentavos: bigint;
+  nightMaxCentavos: bigint;
+  /** Night hours in the desk's time zone, [start, end), e.g. 20 → 6 (the PIX night-time rule). */
+  nightStartHour: number;
+  nightEndHour: number;
+  timeZone: string;
+  /** What a definitive payout failure does to the trade. */
+  failurePolicy: "refund" | "manual_review";
+  /** Waits between status checks of a submitted payout: 30 s, 2 min, 10 min, 30 min, then the last, forever. */
+  checkScheduleMs: number[];
+  /** A payout still unsettled this long after submission sends its trade to MANUAL_REVIEW. */
+  reviewAfterMs: number;
+  intervalMs: number;
+  batchSize: number;
+  /** Payouts submitted in parallel by one replica (each holds its own row lock). */
+  concurrency: number;
+  /** The daily reconciliation of the previous UTC day runs after this UTC hour. */
+  reconcileHourUtc: number;
+}
+
+type PayoutStatus = "PENDING" | "UNKNOWN" | "PROCESSING" | "SETTLED" | "FAILED" | "RETURNED";
+
+interface PayoutRow {
+  id: string;
+  trade_id: string;
+  user_id: string;
+  idempotency_key: string;
+  status: PayoutStatus;
+  amount_centavos: bigint;
+  pix_key: string;
+  holder_document: string;
+  holder_name: string;
+  key_owner: KeyOwner;
+  checks: number;
+  submitted_at: Date | null;
+  overdue: boolean;
+}
+
+export type Payouts = ReturnType<typeof createPayouts>;
+
+const actor = systemActor("payouts");
+
+/**
+ * The payout state machine (DESIGN.md §5). A payout row and its idempotency key are committed
+ * before any call to the provider; every call for a payout is made while holding its row lock
+ * (FOR UPDATE SKIP LOCKED), so replicas never call for the same payout at once; an ambiguous
+ * outcome is resolved by reading the payout under the same key, and a new key is only ever made
+ * after a confirmed failure (by an admin sending the trade back to PAYMENT_CONFIRMED).
+ *
+ *   PENDING ──create──▶ PROCESSING ──success──▶ SETTLED (trade COMPLETED) ──return──▶ RETURNED
+ *      │  ╲ambiguous▶ UNKNOWN ──read: found──▶ (as the provider says)
+ *      │                  └──read: none──▶ PENDING (sent again under the same key)
+ *      └─rejected / failed──▶ FAILED (trade REFUND_PENDING or MANUAL_REVIEW)
+ */
+export function createPayouts(common: {
+  sql: Sql;
+  logger: Logger;
+  metrics: CoordinatorMetrics;
+  provider: PixProvider;
+  transitions: TransitionContext;
+  tolerance: Tolerance;
+  options: PayoutOptions;
+}) {
+  const { sql, provider, metrics, options: o } = common;
+  const logger = common.logger.child({ component: "payouts", provider: provider.name });
+  const ac = new AbortController();
+  let loop: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+
+  const nextCheck = (checks: number): number => o.checkScheduleMs[Math.min(checks, o.checkScheduleMs.length - 1)]!;
+
+  function isNight(now = new Date()): boolean {
+    const hour = Number(new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: o.timeZone }).format(now));
+    return o.nightStartHour > o.nightEndHour
+      ? hour >= o.nightStartHour || hour < o.nightEndHour
+      : hour >= o.nightStartHour && hour < o.nightEndHour;
+  }
+
+  async function review(tx: Tx, trade: Trade, reason: string, data: Record<string, string> = {}): Promise<void> {
+    await transition(tx, common.transitions, { tradeId: trade.id, from: trade.status, to: "MANUAL_REVIEW", actor, reason, data });
+    metrics.payoutReviews.inc({ reason: data.check ?? "other" });
+    logger.warn({ trade_id: trade.id, reason }, "Trade needs manual review");
+  }
+
+  /** PAYMENT_CONFIRMED → checks → a committed payout row (PAYOUT_PENDING), or MANUAL_REVIEW. */
+  async function prepareOne(): Promise<boolean> {
+    return sql.begin(async (tx) => {
+      const [row] = await tx<TradeRow[]>`
+        SELECT * FROM instant_trades WHERE status = 'PAYMENT_CONFIRMED'
+         ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
+      if (!row) return false;
+      const trade = tradeFromRow(row);
+      const [bank] = await tx<{ key_type: string; pix_key: string; holder_document: string; holder_name: string }[]>`
+        SELECT key_type, pix_key, holder_document, holder_name FROM user_bank_data WHERE user_id = ${trade.userId}`;
+      if (!bank) {
+        await review(tx, trade, "the seller has no PIX key registered", { check: "no_pix_key" });
+        return true;
+      }
+      const amount = payoutAmount(trade, common.tolerance);
+      if (amount <= 0n) {
+        await review(tx, trade, "nothing to pay", { check: "zero_amount" });
+        return true;
+      }
+      if (amount > o.maxCentavos) {
+        await review(tx, trade, `payout above the per-payout maximum of R$ ${formatBrl(o.maxCentavos)}`, { check: "payout_max", amount: amount.toString() });
+        return true;
+      }
+      const [today] = await tx<{ total: string }[]>`
+        SELECT COALESCE(sum(amount_centavos), 0)::text AS total FROM payouts
+         WHERE user_id = ${trade.userId} AND status <> 'FAILED' AND created_at >= date_trunc('day', now())`;
+      if (BigInt(today!.total) + amount > o.dailyMaxCentavos) {
+        await review(tx, trade, "payout above the seller's daily payout maximum", { check: "daily_max", amount: amount.toString() });
+        return true;
+      }
+      if (isNight() && amount > o.nightMaxCentavos) {
+        await review(tx, trade, "payout above the night-time cap", { check: "night_cap", amount: amount.toString() });
+        return true;
+      }
+      let owner: KeyOwner;
+      try {
+        owner = await provider.resolveKey(bank.pix_key);
+      } catch (err) {
+        if (err instanceof PonteError && err.code === "PIX_KEY_NOT_FOUND") {
+          await review(tx, trade, "the PIX key is not registered at any bank", { check: "key_not_found" });
+          return true;
+        }
+        throw err; // unavailable: the trade stays PAYMENT_CONFIRMED and is tried again
+      }
+      if (!holderMatches(owner, bank.holder_document, bank.holder_name)) {
+        await review(tx, trade, "the PIX key's holder is not the seller", { check: "holder_mismatch", key: mask(bank.pix_key) });
+        return true;
+      }
+      const id = newId("payout");
+      const key = id.replace(/^pay_/, "ponte_");
+      await tx`INSERT INTO payouts (id, trade_id, user_id, idempotency_key, provider, status, amount_centavos, key_type, pix_key,
+                                    holder_document, holder_name, key_owner, bank_code)
+               VALUES (${id}, ${trade.id}, ${trade.userId}, ${key}, ${provider.name}, 'PENDING', ${amount.toString()},
+                       ${bank.key_type}, ${bank.pix_key}, ${bank.holder_document}, ${bank.holder_name},
+                       ${tx.json(owner as never)}, ${owner.ispb})`;
+      await transition(tx, common.transitions, {
+        tradeId: trade.id,
+        from: "PAYMENT_CONFIRMED",
+        to: "PAYOUT_PENDING",
+        actor,
+        reason: "payout created",
+        data: { payout_id: id, amount_centavos: amount.toString() },
+      });
+      metrics.payouts.inc({ status: "PENDING" });
+      logger.info({ trade_id: trade.id, payout_id: id, amount_centavos: amount.toString() }, "Payout created");
+      return true;
+    });
+  }
+
+  async function lockedTrade(tx: Tx, tradeId: string): Promise<Trade> {
+    const [row] = await tx<TradeRow[]>`SELECT * FROM instant_trades WHERE id = ${tradeId} FOR UPDATE`;
+    return tradeFromRow(row!);
+  }
+
+  /** Records what the provider says of a payout, and moves its trade when that is final. */
+  async function apply(tx: Tx, p: PayoutRow, r: ProviderPayout): Promise<void> {
+    const trade = await lockedTrade(tx, p.trade_id);
+    switch (r.status) {
+      case "success":
+      case "returned": {
+        await tx`UPDATE payouts SET status = 'SETTLED', provider_id = ${r.providerId}, provider_status = ${r.providerStatus},
+                   end_to_end_id = ${r.endToEndId ?? null}, settled_at = now(), updated_at = now() WHERE id = ${p.id}`;
+        metrics.payouts.inc({ status: "SETTLED" });
+        if (p.submitted_at) metrics.payoutLatency.observe((Date.now() - p.submitted_at.getTime()) / 1000);
+        if (trade.status === "PAYOUT_PENDING") {
+          await transition(tx, common.transitions, {
+            tradeId: trade.id, from: "PAYOUT_PENDING", to: "COMPLETED", actor, reason: "PIX settled",
+            data: { payout_id: p.id, end_to_end_id: r.endToEndId ?? "", amount_centavos: p.amount_centavos.toString() },
+          });
+        } else {
+          logger.warn({ trade_id: trade.id, status: trade.status, payout_id: p.id }, "Payout settled while the trade is not awaiting it");
+        }
+        logger.info({ trade_id: trade.id, payout_id: p.id }, "Payout settled");
+        if (r.status === "returned") await recordReturn(tx, p, r);
+        return;
+      }
+      case "failed": {
+        await tx`UPDATE payouts SET status = 'FAILED', provider_id = ${r.providerId}, provider_status = ${r.providerStatus},
+                   failure_reason = ${r.failureReason ?? "failed"}, updated_at = now() WHERE id = ${p.id}`;
+        metrics.payouts.inc({ status: "FAILED" });
+        await failTrade(tx, trade, p, r.failureReason ?? "the provider failed the payout");
+        return;
+      }
+      default: {
+        const wait = nextCheck(p.checks);
+        await tx`UPDATE payouts SET status = 'PROCESSING', provider_id = ${r.providerId}, provider_status = ${r.providerStatus},
+                   submitted_at = COALESCE(submitted_at, now()), checks = checks + 1,
+                   next_check_at = now() + make_interval(secs => ${wait / 1000}), updated_at = now() WHERE id = ${p.id}`;
+        await escalateIfOverdue(tx, p, trade);
+      }
+    }
+  }
+
+  async function failTrade(tx: Tx, trade: Trade, p: PayoutRow, why: string): Promise<void> {
+    logger.error({ trade_id: trade.id, payout_id: p.id, reason: why }, "Payout failed");
+    if (trade.status !== "PAYOUT_PENDING") return;
+    const to = o.failurePolicy === "refund" ? "REFUND_PENDING" : "MANUAL_REVIEW";
+    await transition(tx, common.transitions, {
+      tradeId: trade.id, from: trade.status, to, actor, reason: `payout failed: ${why}`, data: { payout_id: p.id },
+    });
+  }
+
+  async function recordReturn(tx: Tx, p: Pick<PayoutRow, "id" | "trade_id">, r: ProviderPayout): Promise<void> {
+    const rows = await tx`UPDATE payouts SET status = 'RETURNED', provider_status = ${r.providerStatus}, returned_at = now(), updated_at = now()
+                            WHERE id = ${p.id} AND status = 'SETTLED' RETURNING id`;
+    if (rows.length === 0) return;
+    metrics.payoutsReturned.inc();
+    logger.error({ trade_id: p.trade_id, payout_id: p.id }, "A settled PIX payout was returned (MED or chargeback); the seller was not paid");
+  }
+
+  async function escalateIfOverdue(tx: Tx, p: PayoutRow, trade: Trade): Promise<void> {
+    if (p.overdue && trade.status === "PAYOUT_PENDING") {
+      await review(tx, trade, "the provider has not settled the payout in time", { check: "payout_overdue", payout_id: p.id });
+    }
+  }
+
+  /** One due payout: submit it, or ask the provider where it stands. */
+  async function submitOne(): Promise<boolean> {
+    return sql.begin(async (tx) => {
+      const [p] = await tx<PayoutRow[]>`
+        SELECT *, submitted_at < now() - make_interval(secs => ${o.reviewAfterMs / 1000}) AS overdue FROM payouts
+         WHERE status IN ('PENDING', 'UNKNOWN', 'PROCESSING') AND next_check_at <= now()
+         ORDER BY next_check_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
+      if (!p) return false;
+      const log = logger.child({ trade_id: p.trade_id, payout_id: p.id });
+      if (p.status === "PENDING") {
+        await tx`UPDATE payouts SET submitted_at = COALESCE(submitted_at, now()) WHERE id = ${p.id}`;
+        crashPoint("payout.before_call");
+        let r: ProviderPayout;
+        try {
+          r = await provider.createPayout({
+            ourKey: p.idempotency_key,
+            amountCentavos: BigInt(p.amount_centavos),
+            pixKey: p.pix_key,
+            keyOwner: p.key_owner,
+            holderTaxId: p.holder_document,
+            description: `Ponte ${p.trade_id}`,
+            tags: [p.trade_id.toLowerCase()],
+          });
+        } catch (err) {
+          if (err instanceof ProviderAmbiguousError) {
+            // The payout may exist: from now on only reads under this key decide.
+            await tx`UPDATE payouts SET status = 'UNKNOWN', checks = checks + 1,
+                       next_check_at = now() + make_interval(secs => ${nextCheck(p.checks) / 1000}), updated_at = now() WHERE id = ${p.id}`;
+            metrics.payouts.inc({ status: "UNKNOWN" });
+            log.warn({ err }, "Payout outcome unknown; will read it back under the same key");
+            return true;
+          }
+          if (err instanceof ProviderRejectedError || (err instanceof PonteError && err.code === "HOLDER_DOCUMENT_MISMATCH")) {
+            await tx`UPDATE payouts SET status = 'FAILED', failure_reason = ${err.message}, updated_at = now() WHERE id = ${p.id}`;
+            metrics.payouts.inc({ status: "FAILED" });
+            await failTrade(tx, await lockedTrade(tx, p.trade_id), p, err.message);
+            return true;
+          }
+          // Unavailable before anything was sent, or our credentials refused: nothing exists; retry later.
+          await tx`UPDATE payouts SET checks = checks + 1,
+                     next_check_at = now() + make_interval(secs => ${nextCheck(p.checks) / 1000}), updated_at = now() WHERE id = ${p.id}`;
+          log.error({ err }, "Payout could not be submitted; will retry under the same key");
+          return true;
+        }
+        crashPoint("payout.after_call");
+        await apply(tx, p, r);
+        return true;
+      }
+      const r = await provider.getPayout(p.idempotency_key);
+      if (r) {
+        await apply(tx, p, r);
+      } else if (p.status === "UNKNOWN") {
+        // Definitively never created: sending again under the same key is safe.
+        await tx`UPDATE payouts SET status = 'PENDING', next_check_at = now(), updated_at = now() WHERE id = ${p.id}`;
+        log.info("The provider has no payout under our key; submitting it again under the same key");
+      } else {
+        await tx`UPDATE payouts SET checks = checks + 1,
+                   next_check_at = now() + make_interval(secs => ${nextCheck(p.checks) / 1000}), updated_at = now() WHERE id = ${p.id}`;
+        log.error("The provider no longer finds a payout it had accepted");
+        await escalateIfOverdue(tx, p, await lockedTrade(tx, p.trade_id));
+      }
+      return true;
+    });
+  }
+
+  async function drain(fn: () => Promise<boolean>, name: string): Promise<number> {
+    let n = 0;
+    while (n < o.batchSize && !ac.signal.aborted) {
+      try {
+        if (!(await fn())) break;
+        n++;
+      } catch (err) {
+        metrics.workerRuns.inc({ worker: name, result: "error" });
+        logger.error({ err, worker: name }, "Payout step failed; will retry");
+        break;
+      }
+    }
+    return n;
+  }
+
+  /** Once per provider and UTC day, on whichever replica gets there first. */
+  async function reconcileIfDue(): Promise<void> {
+    const now = new Date();
+    if (now.getUTCHours() < o.reconcileHourUtc) return;
+    const day = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 1));
+    const claimed = await sql`INSERT INTO reconciliation_runs (provider, day) VALUES (${provider.name}, ${day})
+                              ON CONFLICT DO NOTHING RETURNING day`;
+    if (claimed.length === 0) return;
+    const { mismatches } = await self.reconcileDay(day);
+    await sql`UPDATE reconciliation_runs SET finished_at = now(), mismatches = ${mismatches}
+               WHERE provider = ${provider.name} AND day = ${day}`;
+    logger.info({ day: day.toISOString().slice(0, 10), mismatches }, "Daily reconciliation finished");
+  }
+
+  const self = {
+    prepareOnce: () => drain(prepareOne, "payout_prepare"),
+    submitOnce: () => drain(submitOne, "payout_submit"),
+
+    /**
+     * A provider webhook, verified on its raw body and de-duplicated by event id. It is only a
+     * hint: the payout is re-read from the provider before anything is finalised.
+     */
+    async ingestWebhook(rawBody: string, headers: Record<string, string | string[] | undefined>): Promise<{ duplicate: boolean; eventId: string }> {
+      let event;
+      try {
+        event = await provider.verifyWebhook(rawBody, headers);
+      } catch (err) {
+        if (err instanceof PonteError && (err.code === "WEBHOOK_SIGNATURE_INVALID" || err.code === "WEBHOOK_STALE")) {
+          metrics.webhookRejected.inc({ reason: err.code });
+          logger.warn({ code: err.code }, "Webhook refused");
+        }
+        throw err;
+      }
+      const ourKey = event.type === "payout" ? event.ourKey : null;
+      const inserted = await sql`
+        INSERT INTO webhook_events (provider, event_id, our_key, status)
+        VALUES (${provider.name}, ${event.eventId}, ${ourKey}, ${event.type === "payout" ? event.status : null})
+        ON CONFLICT DO NOTHING RETURNING event_id`;
+      if (inserted.length === 0) {
+        metrics.webhookDuplicates.inc();
+        return { duplicate: true, eventId: event.eventId };
+      }
+      if (ourKey) {
+        await sql`UPDATE payouts SET next_check_at = now() WHERE idempotency_key = ${ourKey} AND status IN ('PENDING', 'UNKNOWN', 'PROCESSING')`;
+        if (event.type === "payout" && event.status === "returned") {
+          await sql.begin(async (tx) => {
+            const [p] = await tx<PayoutRow[]>`SELECT * FROM payouts WHERE idempotency_key = ${ourKey} AND status = 'SETTLED' FOR UPDATE`;
+            const r = p ? await provider.getPayout(ourKey) : null;
+            if (p && r?.status === "returned") await recordReturn(tx, p, r);
+          });
+        }
+        await sql`SELECT pg_notify('ponte_payouts', '')`;
+      }
+      crashPoint("webhook.after_ack");
+      return { duplicate: false, eventId: event.eventId };
+    },
+
+    /** Compares one UTC day of the provider's payouts with ours; every mismatch is logged and counted. */
+    async reconcileDay(day: Date): Promise<{ mismatches: number }> {
+      const from = new Date(Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate()));
+      const to = new Date(from.getTime() + 86_400_000);
+      const remote = await provider.listPayouts(from, to);
+      const local = await sql<{ id: string; idempotency_key: string; amount_centavos: bigint; holder_document: string; status: string; trade_id: string }[]>`
+        SELECT id, idempotency_key, amount_centavos, holder_document, status, trade_id FROM payouts
+         WHERE provider = ${provider.name} AND submitted_at >= ${from} AND submitted_at < ${to}`;
+      const byKey = new Map(local.map((l) => [l.idempotency_key, l]));
+      let mismatches = 0;
+      const report = (kind: string, fields: Record<string, unknown>) => {
+        mismatches++;
+        metrics.reconciliationMismatches.inc({ kind });
+        logger.error({ kind, ...fields }, "Reconciliation mismatch");
+      };
+      const seen = new Set<string>();
+      for (const r of remote) {
+        const l = r.ourKey ? byKey.get(r.ourKey) : undefined;
+        if (!l) {
+          if (r.ourKey === null || !(await sql`SELECT 1 FROM payouts WHERE idempotency_key = ${r.ourKey}`).length) {
+            report("missing_local", { provider_id: r.providerId, amount_centavos: r.amountCentavos.toString() });
+          }
+          continue;
+        }
+        seen.add(l.idempotency_key);
+        if (BigInt(l.amount_centavos) !== r.amountCentavos) {
+          report("amount", { payout_id: l.id, trade_id: l.trade_id, ours: l.amount_centavos.toString(), theirs: r.amountCentavos.toString() });
+        }
+        if (r.destination.taxId && !matchesMaskedTaxId(r.destination.taxId, l.holder_document)) {
+          report("key", { payout_id: l.id, trade_id: l.trade_id });
+        }
+      }
+      for (const l of local) {
+        if (!seen.has(l.idempotency_key) && l.status !== "PENDING" && l.status !== "FAILED") {
+          report("missing_remote", { payout_id: l.id, trade_id: l.trade_id, status: l.status });
+        }
+      }
+      return { mismatches };
+    },
+
+    start() {
+      void sql
+        .listen("ponte_payouts", () => wake?.())
+        .then((l) => {
+          unlisten = l.unlisten;
+        })
+        .catch((err: unknown) => logger.warn({ err }, "LISTEN ponte_payouts failed; polling only"));
+      loop = (async () => {
+        while (!ac.signal.aborted) {
+          const a = await drain(prepareOne, "payout_prepare");
+          const parallel = await Promise.all(Array.from({ length: o.concurrency }, () => drain(submitOne, "payout_submit")));
+          const b = parallel.reduce((x, y) => x + y, 0);
+          await reconcileIfDue().catch((err: unknown) => logger.error({ err }, "Reconciliation failed"));
+          metrics.workerRuns.inc({ worker: "payouts", result: "ok" });
+          if (a + b >= o.batchSize) continue;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            void delay(o.intervalMs, ac.signal).then(resolve);
+          });
+          wake = undefined;
+        }
+      })();
+    },
+    async stop() {
+      ac.abort();
+      wake?.();
+      await loop;
+      await unlisten?.().catch((err: unknown) => logger.warn({ err }, "UNLISTEN failed"));
+    },
+  };
+  return self;
+}
+
+/** The DICT holder must be the seller: document (visible digits when masked) and, when masked, the name. */
+export function holderMatches(owner: KeyOwner, document: string, name: string): boolean {
+  if (!matchesMaskedTaxId(owner.taxId, document)) return false;
+  if (!owner.taxIdMasked) return true;
+  return normalizeName(owner.holderName) === normalizeName(name);
+}
+
+const normalizeName = (s: string): string =>
+  s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").replace(/\s+/g, " ").trim().toUpperCase();

@@ -1,0 +1,109 @@
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { PonteError } from "@ponte/common";
+import type { MiddlewareHandler } from "hono";
+import { errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import type { GatewayConfig } from "../config.js";
+
+export type Role = "user" | "admin";
+
+/** Who is calling, as the desk's identity service vouched for them in the token. */
+export interface Principal {
+  userId: string;
+  role: Role;
+  /** CPF/CNPJ the identity service verified, when it put one in the token. */
+  document?: string;
+}
+
+export interface Authenticator {
+  /** Verifies an Authorization header value; throws UNAUTHENTICATED on anything short of a valid token. */
+  verify(authorization: string | undefined): Promise<Principal>;
+}
+
+type AuthConfig = Pick<
+  GatewayConfig,
+  "JWT_SECRET" | "JWT_PUBLIC_KEY" | "JWT_ISSUER" | "JWT_AUDIENCE" | "JWT_CLOCK_TOLERANCE_S"
+>;
+
+// Tokens are small; anything far bigger is not one of ours and is not worth parsing.
+const MAX_TOKEN_LENGTH = 8 * 1024;
+const BEARER = /^Bearer +([A-Za-z0-9_\-.=]+) *$/i;
+
+const unauthenticated = (message: string) => new PonteError("UNAUTHENTICATED", message);
+
+export function createAuthenticator(config: AuthConfig): Authenticator {
+  const secret = config.JWT_SECRET ? new TextEncoder().encode(config.JWT_SECRET) : undefined;
+  const publicKey: KeyObject | undefined = config.JWT_PUBLIC_KEY ? createPublicKey(config.JWT_PUBLIC_KEY) : undefined;
+  // The algorithm list is what stops alg confusion: HS256 only with the secret, RS256 only with the key.
+  const algorithms = [...(secret ? ["HS256"] : []), ...(publicKey ? ["RS256"] : [])];
+  const getKey: JWTVerifyGetKey = (header) => {
+    const key = header.alg === "HS256" ? secret : header.alg === "RS256" ? publicKey : undefined;
+    if (!key) throw new errors.JOSEAlgNotAllowed(`alg ${String(header.alg)} is not allowed`);
+    return key;
+  };
+
+  return {
+    async verify(authorization) {
+      if (!authorization) throw unauthenticated("a bearer token is required");
+      if (authorization.length > MAX_TOKEN_LENGTH + 16) throw unauthenticated("the token is too long");
+      const m = BEARER.exec(authorization);
+      if (!m) throw unauthenticated('the Authorization header must be "Bearer <token>"');
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(m[1]!, getKey, {
+          algorithms,
+          requiredClaims: ["exp", "sub"],
+          clockTolerance: config.JWT_CLOCK_TOLERANCE_S,
+          ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
+          ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
+        }));
+      } catch (err) {
+        if (err instanceof errors.JWTExpired) throw unauthenticated("the token has expired");
+        if (err instanceof errors.JOSEError) throw unauthenticated("the token is invalid");
+        throw err;
+      }
+      return principalFrom(payload);
+    },
+  };
+}
+
+function principalFrom(payload: JWTPayload): Principal {
+  const { sub, role, document } = payload as JWTPayload & { role?: unknown; document?: unknown };
+  if (typeof sub !== "string" || sub.length < 1 || sub.length > 128) throw unauthenticated("the token's sub is invalid");
+  if (role !== undefined && role !== "user" && role !== "admin") throw unauthenticated("the token's role is invalid");
+  if (document !== undefined && (typeof document !== "string" || document.length < 1 || document.length > 32)) {
+    throw unauthenticated("the token's document is invalid");
+  }
+  return { userId: sub, role: role ?? "user", ...(document !== undefined ? { document } : {}) };
+}
+
+export interface AuthVariables {
+  principal: Principal | undefined;
+}
+
+/** Requires a valid token; with `role: "admin"` also requires an admin (403 for a user). */
+export function requireAuth(auth: Authenticator, opts: { role?: Role } = {}): MiddlewareHandler<{ Variables: AuthVariables }> {
+  return async (c, next) => {
+    const principal = await auth.verify(c.req.header("authorization"));
+    c.set("principal", principal);
+    if (opts.role === "admin" && principal.role !== "admin") {
+      throw new PonteError("FORBIDDEN", "this action needs the admin role");
+    }
+    await next();
+  };
+}
+
+/** No token is fine (public data); a token that is present must still be valid. */
+export function optionalAuth(auth: Authenticator): MiddlewareHandler<{ Variables: AuthVariables }> {
+  return async (c, next) => {
+    const header = c.req.header("authorization");
+    c.set("principal", header === undefined ? undefined : await auth.verify(header));
+    await next();
+  };
+}
+
+/** The principal set by requireAuth; calling it on a route without requireAuth is a programming error. */
+export function principalOf(c: { get(key: "principal"): Principal | undefined }): Principal {
+  const p = c.get("principal");
+  if (!p) throw new Error("principalOf() on a route without requireAuth()");
+  return p;
+}

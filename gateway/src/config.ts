@@ -1,0 +1,53 @@
+import { createPublicKey } from "node:crypto";
+import { env, parseConfig, z } from "@ponte/common";
+
+// An empty variable (`JWT_PUBLIC_KEY=` in a .env file) means "not set", not "set to nothing".
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === "" ? undefined : v), schema.optional());
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** A PEM as one line with literal "\n" (how env files and secret stores often carry it) or as is. */
+const pem = z
+  .string()
+  .transform((s) => s.replace(/\\n/g, "\n").trim())
+  .refine(
+    (s) => {
+      try {
+        return createPublicKey(s).asymmetricKeyType === "rsa";
+      } catch {
+        return false;
+      }
+    },
+    { message: "must be an RSA public key in PEM (SPKI) form" },
+  );
+
+export const GatewayEnv = z
+  .object({
+    PORT: env.port(8080),
+    HOST: z.string().min(1).default("0.0.0.0"),
+    /** host:port of the coordinator's TradeService (plaintext gRPC inside the cluster). */
+    COORDINATOR_GRPC_URL: z.string().min(1).default("127.0.0.1:50051"),
+    /** Deadline of every call to the coordinator. */
+    COORDINATOR_DEADLINE_MS: env.int(5_000, 1),
+    /** Deadline of the readiness probe's Ping: short, so /readyz answers before the prober gives up. */
+    READY_DEADLINE_MS: env.int(1_000, 1),
+    // Secrets have no defaults. HS256 needs JWT_SECRET; RS256 needs JWT_PUBLIC_KEY; either or both.
+    JWT_SECRET: optional(z.string().min(32, "must be at least 32 characters")),
+    JWT_PUBLIC_KEY: optional(pem),
+    JWT_ISSUER: optional(z.string().min(1)),
+    JWT_AUDIENCE: optional(z.string().min(1)),
+    JWT_CLOCK_TOLERANCE_S: env.int(5, 0),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+    BODY_LIMIT_BYTES: env.int(16 * 1024, 1),
+  })
+  .refine((c) => c.JWT_SECRET !== undefined || c.JWT_PUBLIC_KEY !== undefined, {
+    message: "set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256)",
+    path: ["JWT_SECRET"],
+  });
+
+export type GatewayConfig = z.output<typeof GatewayEnv>;
+
+/** Parses the environment once (in main.ts); throws ConfigError naming every bad variable. */
+export const loadConfig = (input: Record<string, string | undefined> = process.env): GatewayConfig =>
+  parseConfig(GatewayEnv, input);
