@@ -7,7 +7,7 @@ export { Counter, Gauge, Histogram, Registry } from "prom-client";
 export function createRegistry(component: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ component });
-  collectDefaultMetrics({ register: registry, prefix: "ponte_process_" });
+  collectDefaultMetrics({ register: registry, prefix: "ponte_" });
   return registry;
 }
 
