@@ -7,5 +7,6 @@ export * from "./retry.js";
 export * from "./metrics.js";
 export * from "./config.js";
 export * from "./pix.js";
+export * from "./trade-status.js";
 export * from "./grpc.js";
 export * from "./crash.js";

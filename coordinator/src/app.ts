@@ -63,9 +63,15 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       tradeMaxCentavos: config.TRADE_MAX_BRL,
     },
   });
-  const ping = async () => {
-    await sql`SELECT 1`;
-    return true;
+  // Readiness: false (not an error) when the database does not answer, so callers can tell.
+  const ping = async (): Promise<boolean> => {
+    try {
+      await sql`SELECT 1`.execute();
+      return true;
+    } catch (err) {
+      logger.warn({ err }, "Database ping failed");
+      return false;
+    }
   };
 
   const depositCtx: EvaluateContext = {
@@ -184,7 +190,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     registry: metrics.registry,
     host: config.METRICS_HOST,
     port: config.METRICS_PORT,
-    ready: () => ping().catch(() => false),
+    ready: ping,
   });
   shutdown.onShutdown("metrics", () => new Promise<void>((r) => http.close(() => r())));
   const addr = http.address();

@@ -14,6 +14,7 @@ import { registerPixKeyRoutes } from "./routes/pix-key.js";
 import { registerQuoteRoutes } from "./routes/quotes.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTradeRoutes } from "./routes/trades.js";
+import { registerWebhookRoutes, WEBHOOK_PREFIX } from "./routes/webhooks.js";
 
 export interface AppDeps {
   config: GatewayConfig;
@@ -25,6 +26,8 @@ export interface AppDeps {
 }
 
 export const API_VERSION = "1.0.0";
+
+const isWebhookPath = (path: string) => path.startsWith(WEBHOOK_PREFIX);
 
 // Probes and scrapes arrive every few seconds; their request lines would drown the rest.
 const QUIET_ROUTES = new Set(["/healthz", "/readyz", "/metrics"]);
@@ -64,17 +67,16 @@ export function createApp(deps: AppDeps): App {
     else logger.info(line, "Request completed");
   });
 
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: config.BODY_LIMIT_BYTES,
-      onError: () => {
-        throw new PonteError("PAYLOAD_TOO_LARGE", `the body is larger than ${config.BODY_LIMIT_BYTES} bytes`, {
-          limit_bytes: config.BODY_LIMIT_BYTES,
-        });
-      },
-    }),
-  );
+  const apiBodyLimit = bodyLimit({
+    maxSize: config.BODY_LIMIT_BYTES,
+    onError: () => {
+      throw new PonteError("PAYLOAD_TOO_LARGE", `the body is larger than ${config.BODY_LIMIT_BYTES} bytes`, {
+        limit_bytes: config.BODY_LIMIT_BYTES,
+      });
+    },
+  });
+  // Webhooks carry the provider's body, not ours: their route sets its own limit.
+  app.use("*", (c, next) => (isWebhookPath(c.req.path) ? next() : apiBodyLimit(c, next)));
 
   const routeDeps = { coordinator, auth, logger };
   registerSystemRoutes(app, {
@@ -88,6 +90,7 @@ export function createApp(deps: AppDeps): App {
   registerQuoteRoutes(app, routeDeps);
   registerTradeRoutes(app, routeDeps);
   registerPixKeyRoutes(app, routeDeps);
+  registerWebhookRoutes(app, routeDeps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -111,7 +114,8 @@ export function createApp(deps: AppDeps): App {
     const request_id = c.get("requestId");
     if (h.level === "error") logger.error({ err, request_id, method: c.req.method, route: routeLabel(c) }, "Request failed");
     else if (h.level === "warn") logger.warn({ code: h.body.error.code, request_id, route: routeLabel(c) }, "Request failed: service unavailable");
-    if (h.status === 401) c.header("WWW-Authenticate", 'Bearer realm="ponte"');
+    // A provider whose signature failed was never asked for a bearer token.
+    if (h.status === 401 && !isWebhookPath(c.req.path)) c.header("WWW-Authenticate", 'Bearer realm="ponte"');
     return c.json(h.body, h.status as ContentfulStatusCode);
   });
 

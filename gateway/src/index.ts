@@ -9,6 +9,6 @@ export {
 } from "./coordinator/index.js";
 export { createAuthenticator, type Authenticator, type Principal, type Role } from "./auth/index.js";
 export type { App } from "./routes/common.js";
-export type { AssetJson, AuditLogJson, PixKeyJson, QuoteJson, TradeJson, TradePageJson } from "./schemas.js";
+export type { AssetJson, AuditLogJson, PixKeyJson, QuoteJson, TradeJson, TradePageJson, WebhookAckJson } from "./schemas.js";
 export type { ErrorBody } from "./errors.js";
 export { serveApp, type RunningServer } from "./server.js";

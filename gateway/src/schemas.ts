@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { MAX_PIX_KEY_LENGTH, PIX_KEY_TYPES, isTradeId } from "@ponte/common";
+import { MAX_PIX_KEY_LENGTH, PIX_KEY_TYPES, TRADE_STATUSES, isTradeId } from "@ponte/common";
 
 // The HTTP API's JSON, as the desk's frontend already speaks it: snake_case, amounts as decimal
 // strings. Requests are strict (an unknown field is a 422, not silently dropped); responses are
@@ -10,19 +10,6 @@ const ID_BODY = "[0-9a-hjkmnp-tv-z]{26}";
 export const TRADE_ID_PATTERN = `^trd_${ID_BODY}$`;
 export const QUOTE_ID_PATTERN = `^qte_${ID_BODY}$`;
 
-export const TRADE_STATUSES = [
-  "PENDING",
-  "DEPOSIT_DETECTED",
-  "PAYMENT_CONFIRMED",
-  "UNDERPAID",
-  "PAYOUT_PENDING",
-  "COMPLETED",
-  "REFUND_PENDING",
-  "REFUNDED",
-  "EXPIRED",
-  "CANCELLED",
-  "MANUAL_REVIEW",
-] as const;
 
 // Finer checks (decimals per asset, zero, min/max) are the coordinator's: it knows the asset.
 const AMOUNT = /^\d+(\.\d+)?$/;
@@ -154,7 +141,7 @@ export const TradeSchema = z
     id: z.string(),
     user_id: z.string(),
     quote_id: z.string(),
-    status: z.string().openapi({ example: "PENDING" }),
+    status: z.string().openapi({ example: "PENDING", description: `one of ${TRADE_STATUSES.join(", ")}` }),
     symbol: z.string(),
     network: z.string(),
     crypto_amount: z.string(),
@@ -170,6 +157,14 @@ export const TradeSchema = z
     received_amount: z.string(),
     confirmed_amount: z.string(),
     payout_amount: z.string().nullable().openapi({ description: "BRL; null until a payout exists" }),
+    payout_status: z
+      .string()
+      .nullable()
+      .openapi({ description: "PENDING, UNKNOWN, PROCESSING, SETTLED, FAILED or RETURNED; null until a payout exists", example: "SETTLED" }),
+    payout_end_to_end_id: z
+      .string()
+      .nullable()
+      .openapi({ description: "the Banco Central end-to-end id of the PIX transfer, once settled; else null" }),
   })
   .openapi("Trade");
 
@@ -206,9 +201,24 @@ export const PixKeySchema = z
   })
   .openapi("PixKey");
 
+export const WebhookProviderParams = z.object({
+  provider: z
+    .string()
+    .regex(/^[a-z0-9-]{1,32}$/)
+    .openapi({ param: { name: "provider", in: "path" }, pattern: "^[a-z0-9-]{1,32}$", example: "starkbank" }),
+});
+
+export const WebhookAckSchema = z
+  .object({
+    received: z.literal(true),
+    duplicate: z.boolean().openapi({ description: "true when this event id was already received (nothing done again)" }),
+  })
+  .openapi("WebhookAck");
+
 export type AssetJson = z.infer<typeof AssetSchema>;
 export type QuoteJson = z.infer<typeof QuoteSchema>;
 export type TradeJson = z.infer<typeof TradeSchema>;
 export type TradePageJson = z.infer<typeof TradePageSchema>;
 export type AuditLogJson = z.infer<typeof AuditLogSchema>;
 export type PixKeyJson = z.infer<typeof PixKeySchema>;
+export type WebhookAckJson = z.infer<typeof WebhookAckSchema>;

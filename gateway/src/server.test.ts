@@ -2,7 +2,7 @@ import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAppWithoutCoordinator, type TestApp } from "./_test/app.js";
 import { serveApp, type RunningServer } from "./server.js";
-import { signToken } from "./testing/index.js";
+import { signToken } from "./_test/auth.js";
 
 // The same answers over a real socket, where bodies arrive streamed and possibly chunked.
 
@@ -48,6 +48,15 @@ describe("over HTTP", () => {
     for (const chunked of [false, true]) {
       const res = await raw("POST", "/api/v1/instant-trade/quote", big, { authorization, "content-type": "application/json" }, chunked);
       expect(res).toMatchObject({ status: 413, json: { error: { code: "PAYLOAD_TOO_LARGE" } } });
+    }
+  });
+
+  it("refuses a webhook body over 64 KiB, with or without Content-Length; takes one between the API's limit and 64 KiB", async () => {
+    for (const chunked of [false, true]) {
+      const big = await raw("POST", "/api/v1/webhooks/pix/starkbank", "w".repeat(64 * 1024 + 1), { "content-type": "application/json" }, chunked);
+      expect(big).toMatchObject({ status: 413, json: { error: { code: "PAYLOAD_TOO_LARGE" } } });
+      const mid = await raw("POST", "/api/v1/webhooks/pix/starkbank", "w".repeat(40_000), { "content-type": "application/json" }, chunked);
+      expect(mid).toMatchObject({ status: 503, json: { error: { code: "COORDINATOR_UNAVAILABLE" } } });
     }
   });
 

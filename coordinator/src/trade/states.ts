@@ -1,10 +1,6 @@
-import { PonteError } from "@ponte/common";
+import { PonteError, TRADE_STATUSES, type TradeStatus } from "@ponte/common";
 
-export const TRADE_STATUSES = [
-  "PENDING", "DEPOSIT_DETECTED", "PAYMENT_CONFIRMED", "UNDERPAID", "PAYOUT_PENDING", "COMPLETED",
-  "REFUND_PENDING", "REFUNDED", "EXPIRED", "CANCELLED", "MANUAL_REVIEW",
-] as const;
-export type TradeStatus = (typeof TRADE_STATUSES)[number];
+export { TRADE_STATUSES, type TradeStatus };
 export const isTradeStatus = (s: string): s is TradeStatus => (TRADE_STATUSES as readonly string[]).includes(s);
 
 /** Who may cause a transition. `agent` = an observation from a chain agent; `system` = a worker. */

@@ -1,29 +1,36 @@
 import { createLogger, createRegistry, type Registry } from "@ponte/common";
 import { freePort } from "@ponte/common/testing";
 import { createApp } from "../app.js";
-import { createCoordinatorClient, type Coordinator } from "../coordinator/index.js";
+import { createCoordinatorClient } from "../coordinator/index.js";
 import type { App } from "../routes/common.js";
-import { testConfig } from "../testing/index.js";
+import { testConfig } from "./auth.js";
 
 export interface TestApp {
   app: App;
   registry: Registry;
-  coordinator: Coordinator;
   close(): void;
 }
 
-/** The app in-process, its gRPC client pointed at `url`. */
-export function buildApp(url: string, env: Record<string, string> = {}): TestApp {
+/** Well-formed ids of trades and quotes that exist nowhere. */
+export const TRADE_ID = "trd_06h2d176hda7fc46fchwk6mza8";
+export const QUOTE_ID = "qte_06h2d176hjnn0qayzpmjs9vyew";
+
+/**
+ * The app in-process, its gRPC client pointed at a port where nothing listens: any call it makes
+ * answers 503 COORDINATOR_UNAVAILABLE. So an answer other than that 503 was given before any call.
+ * (Everything that needs a coordinator answering runs against the real one in test/src/e2e.)
+ */
+export async function buildAppWithoutCoordinator(env: Record<string, string> = {}): Promise<TestApp> {
   const config = testConfig({ COORDINATOR_DEADLINE_MS: "2000", READY_DEADLINE_MS: "500", ...env });
   const logger = createLogger({ name: "gateway-test", level: "silent" });
   const registry = createRegistry("gateway");
-  const coordinator = createCoordinatorClient({ url, deadlineMs: config.COORDINATOR_DEADLINE_MS, logger, registry });
-  return { app: createApp({ config, logger, registry, coordinator }), registry, coordinator, close: () => coordinator.close() };
-}
-
-/** The app with its coordinator at a port where nothing listens: any call it makes answers 503. */
-export async function buildAppWithoutCoordinator(env: Record<string, string> = {}): Promise<TestApp> {
-  return buildApp(`127.0.0.1:${await freePort()}`, env);
+  const coordinator = createCoordinatorClient({
+    url: `127.0.0.1:${await freePort()}`,
+    deadlineMs: config.COORDINATOR_DEADLINE_MS,
+    logger,
+    registry,
+  });
+  return { app: createApp({ config, logger, registry, coordinator }), registry, close: () => coordinator.close() };
 }
 
 export interface ErrorJson {

@@ -1,4 +1,4 @@
-// Test helpers for the gateway (for test/ and the unit tests). Production code never imports this.
+// Tokens and config for the gateway's unit tests. Production code never imports this.
 import { SignJWT } from "jose";
 import { loadConfig, type GatewayConfig } from "../config.js";
 

@@ -1,7 +1,7 @@
 import { exportSPKI, generateKeyPair, SignJWT, base64url } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAppWithoutCoordinator, errorOf, send, type TestApp } from "../_test/app.js";
-import { TEST_JWT_SECRET, signToken, testConfig } from "../testing/index.js";
+import { TEST_JWT_SECRET, signToken, testConfig } from "../_test/auth.js";
 import { createAuthenticator } from "./index.js";
 
 const TRADE = "/api/v1/instant-trade/trd_06h2d176hda7fc46fchwk6mza8";

@@ -1,7 +1,7 @@
 import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import { fromGrpcError, Histogram, LATENCY_BUCKETS, type Logger, type Registry } from "@ponte/common";
 import { tradev1 } from "@ponte/proto";
-import type { AssetJson, AuditLogJson, PixKeyJson, QuoteJson, TradeJson, TradePageJson } from "../schemas.js";
+import type { AssetJson, AuditLogJson, PixKeyJson, QuoteJson, TradeJson, TradePageJson, WebhookAckJson } from "../schemas.js";
 import { assetToJson, auditLogToJson, pixKeyToJson, quoteToJson, tradePageToJson, tradeToJson } from "./mapping.js";
 
 /** Per call: the request id to forward, and a deadline other than the default (readiness probes). */
@@ -37,6 +37,8 @@ export interface Coordinator {
     o?: CallOpts,
   ): Promise<PixKeyJson>;
   getPixKey(r: { userId: string }, o?: CallOpts): Promise<PixKeyJson>;
+  /** A PIX provider's webhook, unparsed: the coordinator checks the signature on these exact bytes. */
+  ingestPixWebhook(r: { provider: string; rawBody: Buffer; headers: Record<string, string> }, o?: CallOpts): Promise<WebhookAckJson>;
   close(): void;
 }
 
@@ -152,6 +154,11 @@ export function createCoordinatorClient(opts: CoordinatorClientOptions): Coordin
       return pixKeyToJson(
         await call<tradev1.GetPixKeyRequest, tradev1.PixKey>("GetPixKey", (q, m, c, cb) => client.getPixKey(q, m, c, cb), r, o),
       );
+    },
+    async ingestPixWebhook(r, o) {
+      const res = await call<tradev1.PixWebhookRequest, tradev1.PixWebhookResponse>(
+        "IngestPixWebhook", (q, m, c, cb) => client.ingestPixWebhook(q, m, c, cb), r, o);
+      return { received: true, duplicate: res.duplicate };
     },
     close() {
       client.close();

@@ -66,6 +66,8 @@ export function tradeToJson(t: tradev1.Trade): TradeJson {
     received_amount: units(t.receivedAmount, t.decimals),
     confirmed_amount: units(t.confirmedAmount, t.decimals),
     payout_amount: t.payoutAmountCentavos === "" ? null : brl(t.payoutAmountCentavos),
+    payout_status: orNull(t.payoutStatus),
+    payout_end_to_end_id: orNull(t.payoutEndToEndId),
   };
 }
 

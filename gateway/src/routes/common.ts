@@ -26,12 +26,13 @@ const DESCRIPTIONS: Record<number, string> = {
   503: "The coordinator is unreachable (COORDINATOR_UNAVAILABLE), or NO_DEPOSIT_ADDRESS / PRICE_UNAVAILABLE",
 };
 
+/** One documented error response: the error body, with what it means on this route. */
+export const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
+
 /** The error responses a route documents; every one has the same body. */
 export function errorResponses(...statuses: (keyof typeof DESCRIPTIONS)[]) {
-  const out: Record<string, { description: string; content: { "application/json": { schema: typeof ErrorSchema } } }> = {};
-  for (const s of [...statuses, 500]) {
-    out[String(s)] = { description: DESCRIPTIONS[s] ?? "Error", content: { "application/json": { schema: ErrorSchema } } };
-  }
+  const out: Record<string, ReturnType<typeof errorResponse>> = {};
+  for (const s of [...statuses, 500]) out[String(s)] = errorResponse(DESCRIPTIONS[s] ?? "Error");
   return out;
 }
 

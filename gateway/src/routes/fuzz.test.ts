@@ -1,8 +1,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildAppWithoutCoordinator, isErrorShape, send, type TestApp } from "../_test/app.js";
-import { QUOTE_ID, TRADE_ID } from "../_test/fake-coordinator.js";
-import { signToken } from "../testing/index.js";
+import { buildAppWithoutCoordinator, isErrorShape, QUOTE_ID, send, TRADE_ID, type TestApp } from "../_test/app.js";
+import { signToken } from "../_test/auth.js";
 
 // Generated bodies against quote and create with the coordinator down. Whatever arrives, the
 // answer is a 4xx in the error shape; a body the gateway finds valid reaches for the coordinator

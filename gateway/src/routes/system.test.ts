@@ -1,7 +1,7 @@
+import { TRADE_STATUSES } from "@ponte/common";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildApp, buildAppWithoutCoordinator, errorOf, send, type TestApp } from "../_test/app.js";
-import { startFakeCoordinator, type FakeCoordinator } from "../_test/fake-coordinator.js";
-import { signToken } from "../testing/index.js";
+import { buildAppWithoutCoordinator, errorOf, send, type TestApp } from "../_test/app.js";
+import { signToken } from "../_test/auth.js";
 
 const ROUTES = [
   ["get", "/api/v1/instant-trade/assets"],
@@ -15,6 +15,7 @@ const ROUTES = [
   ["get", "/api/v1/instant-trade/{trade_id}/audit-log"],
   ["put", "/api/v1/users/me/pix-key"],
   ["get", "/api/v1/users/me/pix-key"],
+  ["post", "/api/v1/webhooks/pix/{provider}"],
   ["get", "/healthz"],
   ["get", "/readyz"],
   ["get", "/metrics"],
@@ -63,6 +64,23 @@ describe("with the coordinator down", () => {
     expect(doc.paths["/api/v1/instant-trade/quote"]?.post?.security).toEqual([{ bearer: [] }]);
   });
 
+  it("/openapi.json: the webhook takes no token; trades carry the payout's status and end-to-end id; statuses are common's", async () => {
+    const doc = (await (await t.app.request("/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { security?: unknown; responses: Record<string, unknown>; parameters?: { name: string; schema: { enum?: string[] } }[] }>>;
+      components: { schemas: Record<string, { properties: Record<string, unknown>; required?: string[] }> };
+    };
+    const webhook = doc.paths["/api/v1/webhooks/pix/{provider}"]?.post;
+    expect(webhook?.security).toBeUndefined();
+    expect(Object.keys(webhook?.responses ?? {}).sort()).toEqual(["200", "401", "404", "413", "500", "503"]);
+    expect(doc.components.schemas.WebhookAck).toBeDefined();
+    const trade = doc.components.schemas.Trade!;
+    expect(trade.properties).toHaveProperty("payout_status");
+    expect(trade.properties).toHaveProperty("payout_end_to_end_id");
+    expect(trade.required).toEqual(expect.arrayContaining(["payout_status", "payout_end_to_end_id"]));
+    const status = doc.paths["/api/v1/instant-trade/history/my-trades"]?.get?.parameters?.find((p) => p.name === "status");
+    expect(status?.schema.enum).toEqual([...TRADE_STATUSES]);
+  });
+
   it("echoes a sane X-Request-Id and makes one up otherwise", async () => {
     const mine = await t.app.request("/healthz", { headers: { "x-request-id": "abc-123" } });
     expect(mine.headers.get("x-request-id")).toBe("abc-123");
@@ -88,33 +106,5 @@ describe("with the coordinator down", () => {
     expect(text).toMatch(/ponte_gateway_coordinator_call_duration_seconds_count\{[^}]*method="GetTrade",code="COORDINATOR_UNAVAILABLE"/);
     expect(text).not.toContain("trd_06h2d176hda7fc46fchwk6mza8");
     expect(text).not.toContain("/no/such/path");
-  });
-});
-
-describe("/readyz with a coordinator", () => {
-  let fake: FakeCoordinator;
-  let databaseOk = true;
-  let t: TestApp;
-  beforeAll(async () => {
-    fake = await startFakeCoordinator({ ping: async () => ({ databaseOk }) });
-    t = buildApp(fake.url);
-  });
-  afterAll(async () => {
-    t.close();
-    await fake.close();
-  });
-
-  it("is ready when the coordinator and its database answer", async () => {
-    databaseOk = true;
-    const res = await t.app.request("/readyz");
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ready" });
-  });
-
-  it("is not ready when the coordinator's database is down", async () => {
-    databaseOk = false;
-    const res = await t.app.request("/readyz");
-    expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ status: "not_ready", error: { code: "UNAVAILABLE" } });
   });
 });

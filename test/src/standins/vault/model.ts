@@ -71,7 +71,7 @@ export const KV_MAX_VERSIONS = 10;
 
 export const newToken = () => `hvs.${randomBytes(18).toString("base64url")}`;
 export const newAccessor = () => randomBytes(12).toString("base64url");
-export const newUuid = () => randomUUID();
+export const newUuid = (): string => randomUUID();
 
 /** Vault durations: a number of seconds or "90s", "15m", "1h", "768h", "1h30m". */
 export function parseDuration(v: unknown): number | null {

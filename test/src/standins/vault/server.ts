@@ -109,6 +109,18 @@ export class VaultStandinServer {
     return t;
   }
 
+  /** Tokens whose creating endpoint starts with prefix; the root token is never among them. */
+  revokePrefix(prefix: string): number {
+    let n = 0;
+    for (const [id, t] of this.tokens) {
+      if (id !== this.opts.rootToken && t.path.startsWith(prefix)) {
+        this.tokens.delete(id);
+        n++;
+      }
+    }
+    return n;
+  }
+
   writeSecret(mount: string, path: string, data: Record<string, unknown>, cas?: number): { version: number; createdTime: string } {
     const m = this.kv.get(mount);
     if (!m) throw noHandler(`${mount}/data/${path}`);
@@ -147,7 +159,7 @@ export class VaultStandinServer {
     return r;
   }
 
-  addSecretId(r: AppRoleRole, secretId = newUuid()): { secretId: string; accessor: string } {
+  addSecretId(r: AppRoleRole, secretId: string = newUuid()): { secretId: string; accessor: string } {
     const accessor = newUuid();
     r.secretIds.set(secretId, { accessor, usesLeft: r.secretIdNumUses, limited: r.secretIdNumUses > 0 });
     return { secretId, accessor };
@@ -234,6 +246,14 @@ export class VaultStandinServer {
         allow("sudo");
         this.sealed = true;
         return { status: 204 };
+    }
+
+    const revoke = /^sys\/leases\/revoke-prefix\/(.+)$/.exec(path);
+    if (revoke) {
+      if (!write) throw unsupported();
+      allow("sudo");
+      this.revokePrefix(revoke[1]!);
+      return { status: 204 };
     }
 
     const policy = /^sys\/(?:policies\/acl|policy)\/([^/]+)$/.exec(path);
