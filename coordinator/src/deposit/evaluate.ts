@@ -38,6 +38,23 @@ export async function evaluateTrade(
   headHeight: bigint,
   actor: Actor,
 ): Promise<Trade | undefined> {
+  // A deposit found during a catch-up can be seen and final in one report: keep stepping
+  // (PENDING → DEPOSIT_DETECTED → PAYMENT_CONFIRMED) until the trade stops moving.
+  let last: { trade: Trade; moved: boolean } | undefined;
+  for (let step = 0; step < 3; step++) {
+    last = await evaluateOnce(tx, ctx, tradeId, headHeight, actor);
+    if (!last?.moved) break;
+  }
+  return last?.trade;
+}
+
+async function evaluateOnce(
+  tx: Tx,
+  ctx: EvaluateContext,
+  tradeId: string,
+  headHeight: bigint,
+  actor: Actor,
+): Promise<{ trade: Trade; moved: boolean } | undefined> {
   const [row] = await tx<(TradeRow & { past_deadline: boolean })[]>`
     SELECT *, expires_at <= now() AS past_deadline FROM instant_trades WHERE id = ${tradeId} FOR UPDATE`;
   if (!row) return undefined;
@@ -52,8 +69,9 @@ export async function evaluateTrade(
     d.status === "CONFIRMED" && d.block_height !== null && headHeight - d.block_height + 1n >= required;
   const received = live.reduce((s, d) => s + BigInt(d.amount), 0n);
   const confirmed = live.filter(isFinal).reduce((s, d) => s + BigInt(d.amount), 0n);
-  const move = (to: Trade["status"], reason: string, data: Record<string, string> = {}) =>
-    transition(tx, ctx.transitions, {
+  const move = async (to: Trade["status"], reason: string, data: Record<string, string> = {}) => ({
+    moved: true,
+    trade: await transition(tx, ctx.transitions, {
       tradeId,
       from: trade.status,
       to,
@@ -61,7 +79,8 @@ export async function evaluateTrade(
       reason,
       data: { received_amount: received.toString(), confirmed_amount: confirmed.toString(), ...data },
       set: { received_amount: received, confirmed_amount: confirmed },
-    });
+    }),
+  });
 
   switch (trade.status) {
     case "PENDING":
@@ -90,5 +109,5 @@ export async function evaluateTrade(
     await tx`UPDATE instant_trades SET received_amount = ${received.toString()}, confirmed_amount = ${confirmed.toString()}, updated_at = now()
               WHERE id = ${tradeId}`;
   }
-  return trade;
+  return { trade, moved: false };
 }

@@ -81,6 +81,17 @@ describe("deposits reported by an agent", () => {
     expect(await history(t)).toEqual(["DEPOSIT_DETECTED", "PAYMENT_CONFIRMED"]);
   });
 
+  it("a deposit seen and final in the same report (catch-up) is confirmed at once", async () => {
+    const t = await tradeAt("0xd7");
+    height++;
+    const b1 = block(height, [{ to: "0xd7", amount: 100_000_000n, ref: "0xc1:0" }]);
+    height++;
+    const b2 = block(height, []);
+    await rep.reportBlocks(id, [b1, b2], height, height - 1n);
+    expect((await status(t)).status).toBe("PAYMENT_CONFIRMED");
+    expect(await history(t)).toEqual(["DEPOSIT_DETECTED", "PAYMENT_CONFIRMED"]);
+  });
+
   it("sums partial deposits and confirms when the total is within tolerance", async () => {
     const t = await tradeAt("0xd2");
     await mine([{ to: "0xd2", amount: 60_000_000n, ref: "0xp1:0" }], 3);
