@@ -1,0 +1,215 @@
+import { isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext } from "@ponte/agent-runtime";
+import { delay, type Logger } from "@ponte/common";
+import { ChainMovedError, createBlockProcessor } from "../block/index.js";
+import type { EvmConfig } from "../config/index.js";
+import type { LogFetcher } from "../logs/index.js";
+import type { HeadWatcher } from "../rpc/heads.js";
+import type { EvmRpc } from "../rpc/index.js";
+import { toHeader, type Header, type RpcBlock } from "../rpc/types.js";
+import { BlockWindow } from "./window.js";
+
+export interface EvmFollowerDeps {
+  config: EvmConfig;
+  rpc: EvmRpc;
+  heads: HeadWatcher;
+  logs: LogFetcher;
+}
+
+/** Within this many blocks of the head, token logs are read by block hash instead of by range. */
+const AT_HEAD = 4n;
+/** Headers compared per round while walking back to the common ancestor. */
+const WALK_STEP = 32n;
+
+const max = (a: bigint, b: bigint) => (a > b ? a : b);
+const min = (a: bigint, b: bigint) => (a < b ? a : b);
+
+/**
+ * The EVM follower of one lease term: catches up from the coordinator's cursor in batches,
+ * then follows the head; every batch is reported and the cursor moves only with the
+ * coordinator's acknowledgement. A block that does not link to the cursor means a reorg: walk
+ * back to the common ancestor, report the orphaned deposits, and read the new chain from there.
+ */
+export function createEvmFollower(common: { logger: Logger }, deps: EvmFollowerDeps) {
+  return (ctx: FollowerContext): Follower => {
+    const { config, rpc, heads } = deps;
+    const logger = common.logger.child({ network: config.network });
+    const processor = createBlockProcessor({ logger }, { rpc, logs: deps.logs, tokens: config.tokens, watch: ctx.watch, network: config.network });
+    const window = new BlockWindow();
+    let cursor: BlockRef | null = ctx.cursor.block;
+    window.reset(cursor);
+    /** The highest finalized height reported to (and stored by) the coordinator. */
+    let lastFinalized = ctx.cursor.finalizedHeight;
+    let startHeight: bigint | undefined;
+
+    const readHead = async (): Promise<{ head: Header; finalized: bigint }> => {
+      const wantTag = config.finality.kind === "finalized";
+      const reqs = [{ method: "eth_getBlockByNumber", params: ["latest", false] }];
+      if (wantTag) reqs.push({ method: "eth_getBlockByNumber", params: ["finalized", false] });
+      const [latest, fin] = await rpc.batchOrThrow<RpcBlock<string> | null>(reqs);
+      if (!latest) throw new ChainMovedError("the node has no latest block");
+      const head = toHeader(latest);
+      let finalized: bigint;
+      if (config.finality.kind === "confirmations") {
+        finalized = max(0n, head.height - BigInt(config.finality.confirmations) + 1n);
+      } else {
+        finalized = fin ? min(BigInt(fin.number), head.height) : 0n;
+      }
+      ctx.metrics.setHead(head.height);
+      return { head, finalized };
+    };
+
+    /**
+     * The old chain's hash at each height, walking down: from the window, then by parent hash
+     * from the node while it still has the orphaned blocks (anvil forgets them, geth keeps them).
+     */
+    const oldChain = () => {
+      let child: { height: bigint; hash: string; parentHash: string | undefined } | undefined;
+      return async (h: bigint): Promise<string | undefined> => {
+        const known = window.get(h);
+        let hash = known?.hash;
+        if (!hash && child && child.height === h + 1n) {
+          hash = child.parentHash;
+          if (!hash) {
+            const b = await rpc.call<RpcBlock<string> | null>("eth_getBlockByHash", [child.hash, false]);
+            hash = b?.parentHash.toLowerCase();
+          }
+        }
+        if (!hash) return undefined;
+        child = { height: h, hash, parentHash: known?.parentHash };
+        return hash;
+      };
+    };
+
+    const findAncestor = async (tip: BlockRef, floor: bigint): Promise<BlockRef> => {
+      const oldHashAt = oldChain();
+      let top = tip.height;
+      while (top >= floor) {
+        const bottom = max(floor, top - WALK_STEP + 1n);
+        const heights: bigint[] = [];
+        for (let h = bottom; h <= top; h++) heights.push(h);
+        const canon = await processor.headers(heights);
+        for (let h = top; h >= bottom; h--) {
+          const oldHash = await oldHashAt(h);
+          if (oldHash === undefined) return fallback(floor);
+          const c = canon[Number(h - bottom)];
+          if (c && c.hash === oldHash) return { height: h, hash: c.hash };
+        }
+        top = bottom - 1n;
+      }
+      return fallback(floor);
+    };
+
+    // Below what this process knows of the old chain, the finalized height is the ancestor: by
+    // the network's rule the chains agree there. The coordinator orphans its deposits above it.
+    const fallback = async (floor: bigint): Promise<BlockRef> => {
+      const [h] = await processor.headers([floor]);
+      if (!h) throw new ChainMovedError(`no block at the finalized height ${floor}`);
+      logger.warn({ block_number: floor.toString() }, "Old chain unknown below the window; using the finalized block as the common ancestor");
+      return { height: h.height, hash: h.hash };
+    };
+
+    const handleReorg = async () => {
+      const tip = cursor!;
+      const floor = min(lastFinalized, tip.height);
+      const ancestor = await findAncestor(tip, floor);
+      const orphaned = window.txRefsAbove(ancestor.height);
+      const depth = Number(tip.height - ancestor.height);
+      if (ancestor.height < lastFinalized) {
+        logger.error({ block_number: ancestor.height.toString(), finalized_height: lastFinalized.toString() }, "Reorg below the finalized height");
+      }
+      logger.warn(
+        { old_tip: tip.height.toString(), old_hash: tip.hash, common_ancestor: ancestor.height.toString(), depth, orphaned: orphaned.length },
+        "Reorg detected",
+      );
+      await ctx.reportReorg({ ancestor, orphanedTxRefs: orphaned, depth });
+      window.rewindTo(ancestor);
+      cursor = ancestor;
+    };
+
+    /** With nothing new to read: is the cursor block still the node's block at its height? */
+    const tipStillCanonical = async (head: Header): Promise<boolean> => {
+      if (!cursor) return true;
+      if (head.height === cursor.height) return head.hash === cursor.hash;
+      if (head.height < cursor.height) {
+        // A node behind us (a fallback endpoint, a lagging replica) is not a reorg as long as its
+        // head is our block at that height; a shorter chain shows up when blocks stop linking.
+        const ours = window.get(head.height);
+        return !ours || ours.hash === head.hash;
+      }
+      const [h] = await processor.headers([cursor.height]);
+      return !!h && h.hash === cursor.hash;
+    };
+
+    return {
+      async run() {
+        const { signal } = ctx;
+        let failures = 0;
+        while (!signal.aborted) {
+          try {
+            await ctx.watch.waitSynced(signal);
+            if (signal.aborted) break;
+            const { head, finalized } = await readHead();
+            if (!cursor && startHeight === undefined) {
+              startHeight = config.startHeight === "latest" ? head.height : config.startHeight;
+              logger.info({ block_number: startHeight.toString() }, "No cursor yet; starting at the configured height");
+            }
+            const next = cursor ? cursor.height + 1n : startHeight!;
+            if (next > head.height) {
+              if (!(await tipStillCanonical(head))) {
+                await handleReorg();
+                continue;
+              }
+              failures = 0;
+              await heads.next(config.pollIntervalMs, signal);
+              continue;
+            }
+            const to = min(head.height, next + BigInt(config.batchSize) - 1n);
+            const generation = ctx.watch.generation;
+            const blocks = await processor.process(next, to, { byHash: head.height - next < AT_HEAD });
+            // The watch set was re-snapshotted while we scanned: it may have missed an address.
+            if (ctx.watch.generation !== generation || !ctx.watch.synced) continue;
+            if (cursor && blocks[0]!.parentHash !== cursor.hash) {
+              await handleReorg();
+              continue;
+            }
+            const ack = await ctx.report(blocks, { height: head.height, hash: head.hash }, finalized);
+            const last = blocks[blocks.length - 1]!;
+            // Only a finalized height the coordinator accepted bounds later walks back: one read
+            // from a head that is already on another chain could be above the fork.
+            if (finalized > lastFinalized) lastFinalized = finalized;
+            if (ack.block && ack.block.height === last.height && ack.block.hash === last.hash) {
+              window.add(blocks);
+              window.prune(lastFinalized);
+              cursor = ack.block;
+            } else {
+              logger.warn({ cursor_height: ack.block?.height.toString() ?? null }, "The coordinator acknowledged another cursor; resuming from it");
+              cursor = ack.block;
+              window.reset(cursor);
+            }
+            failures = 0;
+          } catch (err) {
+            if (signal.aborted) break;
+            if (isLeaseLost(err)) throw err;
+            if (err instanceof ChainMovedError) {
+              logger.debug({ reason: err.message }, "The chain moved while reading; reading again");
+              await delay(Math.min(config.pollIntervalMs, 250), signal);
+              continue;
+            }
+            if (isCursorMismatch(err)) {
+              const c = await ctx.getCursor();
+              logger.warn({ cursor_height: c.block?.height.toString() ?? null, details: err.details }, "Cursor mismatch; resuming from the coordinator's cursor");
+              cursor = c.block;
+              window.reset(cursor);
+              if (c.finalizedHeight > lastFinalized) lastFinalized = c.finalizedHeight;
+              continue;
+            }
+            failures++;
+            const waitMs = Math.min(30_000, 250 * 2 ** Math.min(failures, 7));
+            logger.warn({ err, attempt: failures, wait_ms: waitMs, endpoint: rpc.endpoint }, "Following failed; retrying from the cursor");
+            await delay(waitMs, signal);
+          }
+        }
+      },
+    };
+  };
+}
