@@ -350,6 +350,23 @@ export interface RegisterRequest {
   /** EVM chain id, UTXO network name, Solana genesis hash */
   chainId: string;
   version: string;
+  /**
+   * The network's own wallets as this agent derives them; the coordinator records them in
+   * system_wallets (address, path, key reference — never a key) and sends sweeps to the hot one.
+   */
+  systemWallets: SystemWallet[];
+}
+
+export interface SystemWallet {
+  /** "hot" (signed by the agent) or "cold" (address only, from config) */
+  kind: string;
+  address: string;
+  /** empty for a cold wallet */
+  derivationPath: string;
+  /** where the agent finds the key, e.g. "vault:secret/ponte/agents/evm#seed" */
+  keyRef: string;
+  /** hot only: native base units above which the excess is moved to cold; empty = none */
+  ceiling: string;
 }
 
 export interface RegisterResponse {
@@ -521,6 +538,12 @@ export interface TransferAttempt {
   status: TransferStatus;
 }
 
+/**
+ * Amount semantics: SWEEP/REBALANCE/CUSTODIAL_SELL/REFUND move `amount` of the asset (`contract`
+ * or native); with deduct_fee the network fee comes out of it (native only). GAS_TOPUP has amount
+ * "0": the agent sends what one transfer of `contract` from to_address costs at its fee cap.
+ * An order with depends_on_order_id is only streamed once that order is CONFIRMED.
+ */
 export interface TransferOrder {
   orderId: string;
   kind: TransferKind;
@@ -539,6 +562,14 @@ export interface TransferOrder {
   attempts: TransferAttempt[];
   /** e.g. a sweep waits for its gas top-up to be CONFIRMED */
   dependsOnOrderId: string;
+  /** where the coordinator has the order now */
+  status: TransferStatus;
+  /**
+   * SWEEP: report SKIPPED instead of sending when the fee (with its gas top-up) would exceed this,
+   * in native base units; the coordinator derives it from the configured share of the amount's
+   * value. Empty: no limit.
+   */
+  maxFee: string;
 }
 
 export interface TransferReport {
@@ -664,7 +695,7 @@ export const AgentIdentity: MessageFns<AgentIdentity> = {
 };
 
 function createBaseRegisterRequest(): RegisterRequest {
-  return { identity: undefined, family: 0, chainId: "", version: "" };
+  return { identity: undefined, family: 0, chainId: "", version: "", systemWallets: [] };
 }
 
 export const RegisterRequest: MessageFns<RegisterRequest> = {
@@ -680,6 +711,9 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     }
     if (message.version !== "") {
       writer.uint32(34).string(message.version);
+    }
+    for (const v of message.systemWallets) {
+      SystemWallet.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -729,6 +763,14 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
             message.version = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.systemWallets.push(SystemWallet.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -751,6 +793,11 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
         ? globalThis.String(object.chain_id)
         : "",
       version: isSet(object.version) ? globalThis.String(object.version) : "",
+      systemWallets: globalThis.Array.isArray(object?.systemWallets)
+        ? object.systemWallets.map((e: any) => SystemWallet.fromJSON(e))
+        : globalThis.Array.isArray(object?.system_wallets)
+        ? object.system_wallets.map((e: any) => SystemWallet.fromJSON(e))
+        : [],
     };
   },
 
@@ -768,6 +815,9 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     if (message.version !== "") {
       obj.version = message.version;
     }
+    if (message.systemWallets?.length) {
+      obj.systemWallets = message.systemWallets.map((e) => SystemWallet.toJSON(e));
+    }
     return obj;
   },
 
@@ -782,6 +832,148 @@ export const RegisterRequest: MessageFns<RegisterRequest> = {
     message.family = object.family ?? 0;
     message.chainId = object.chainId ?? "";
     message.version = object.version ?? "";
+    message.systemWallets = object.systemWallets?.map((e) => SystemWallet.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSystemWallet(): SystemWallet {
+  return { kind: "", address: "", derivationPath: "", keyRef: "", ceiling: "" };
+}
+
+export const SystemWallet: MessageFns<SystemWallet> = {
+  encode(message: SystemWallet, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.derivationPath !== "") {
+      writer.uint32(26).string(message.derivationPath);
+    }
+    if (message.keyRef !== "") {
+      writer.uint32(34).string(message.keyRef);
+    }
+    if (message.ceiling !== "") {
+      writer.uint32(42).string(message.ceiling);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SystemWallet {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSystemWallet();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.derivationPath = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.keyRef = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ceiling = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SystemWallet {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      derivationPath: isSet(object.derivationPath)
+        ? globalThis.String(object.derivationPath)
+        : isSet(object.derivation_path)
+        ? globalThis.String(object.derivation_path)
+        : "",
+      keyRef: isSet(object.keyRef)
+        ? globalThis.String(object.keyRef)
+        : isSet(object.key_ref)
+        ? globalThis.String(object.key_ref)
+        : "",
+      ceiling: isSet(object.ceiling) ? globalThis.String(object.ceiling) : "",
+    };
+  },
+
+  toJSON(message: SystemWallet): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.derivationPath !== "") {
+      obj.derivationPath = message.derivationPath;
+    }
+    if (message.keyRef !== "") {
+      obj.keyRef = message.keyRef;
+    }
+    if (message.ceiling !== "") {
+      obj.ceiling = message.ceiling;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SystemWallet>, I>>(base?: I): SystemWallet {
+    return SystemWallet.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SystemWallet>, I>>(object: I): SystemWallet {
+    const message = createBaseSystemWallet();
+    message.kind = object.kind ?? "";
+    message.address = object.address ?? "";
+    message.derivationPath = object.derivationPath ?? "";
+    message.keyRef = object.keyRef ?? "";
+    message.ceiling = object.ceiling ?? "";
     return message;
   },
 };
@@ -3285,6 +3477,8 @@ function createBaseTransferOrder(): TransferOrder {
     sourceTxRefs: [],
     attempts: [],
     dependsOnOrderId: "",
+    status: 0,
+    maxFee: "",
   };
 }
 
@@ -3325,6 +3519,12 @@ export const TransferOrder: MessageFns<TransferOrder> = {
     }
     if (message.dependsOnOrderId !== "") {
       writer.uint32(98).string(message.dependsOnOrderId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(104).int32(message.status);
+    }
+    if (message.maxFee !== "") {
+      writer.uint32(114).string(message.maxFee);
     }
     return writer;
   },
@@ -3438,6 +3638,22 @@ export const TransferOrder: MessageFns<TransferOrder> = {
             message.dependsOnOrderId = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.maxFee = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3498,6 +3714,12 @@ export const TransferOrder: MessageFns<TransferOrder> = {
         : isSet(object.depends_on_order_id)
         ? globalThis.String(object.depends_on_order_id)
         : "",
+      status: isSet(object.status) ? transferStatusFromJSON(object.status) : 0,
+      maxFee: isSet(object.maxFee)
+        ? globalThis.String(object.maxFee)
+        : isSet(object.max_fee)
+        ? globalThis.String(object.max_fee)
+        : "",
     };
   },
 
@@ -3539,6 +3761,12 @@ export const TransferOrder: MessageFns<TransferOrder> = {
     if (message.dependsOnOrderId !== "") {
       obj.dependsOnOrderId = message.dependsOnOrderId;
     }
+    if (message.status !== 0) {
+      obj.status = transferStatusToJSON(message.status);
+    }
+    if (message.maxFee !== "") {
+      obj.maxFee = message.maxFee;
+    }
     return obj;
   },
 
@@ -3559,6 +3787,8 @@ export const TransferOrder: MessageFns<TransferOrder> = {
     message.sourceTxRefs = object.sourceTxRefs?.map((e) => e) || [];
     message.attempts = object.attempts?.map((e) => TransferAttempt.fromPartial(e)) || [];
     message.dependsOnOrderId = object.dependsOnOrderId ?? "";
+    message.status = object.status ?? 0;
+    message.maxFee = object.maxFee ?? "";
     return message;
   },
 };
