@@ -9,6 +9,8 @@ import { evaluateTrade, type EvaluateContext } from "./deposit/evaluate.js";
 import { createDepositReporting } from "./deposit/report.js";
 import { systemActor } from "./trade/actor.js";
 import { agentReportHandlers } from "./grpc/agent-reports.js";
+import { agentTransferHandlers } from "./grpc/agent-transfers.js";
+import { createTransfers } from "./transfer/index.js";
 import { agentServiceHandlers } from "./grpc/agent-service.js";
 import { adapt } from "./grpc/handlers.js";
 import { tradeServiceHandlers, type PayoutView } from "./grpc/trade-service.js";
@@ -118,10 +120,25 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     return payouts.ingestWebhook(rawBody, headers);
   };
 
+  const transfers = createTransfers({
+    sql,
+    logger,
+    metrics,
+    registry,
+    prices,
+    transitions,
+    options: {
+      sweepMaxFeeBps: config.SWEEP_MAX_FEE_PERCENT,
+      maxSweepOrders: 3,
+      intervalMs: config.TRANSFER_INTERVAL_MS,
+      batchSize: 50,
+    },
+  });
+
   const server = new Server({ "grpc.keepalive_permit_without_calls": 1 });
   server.addService(
     tradev1.TradeServiceService,
-    adapt(tradev1.TradeServiceService, tradeServiceHandlers({ svc: trades, ping, payoutOf, ingestWebhook }), { logger, metrics }),
+    adapt(tradev1.TradeServiceService, tradeServiceHandlers({ svc: trades, ping, payoutOf, ingestWebhook, transfersOf: (id) => transfers.ordersOfTrade(id) }), { logger, metrics }),
   );
   server.addService(
     agentv1.AgentServiceService,
@@ -131,7 +148,19 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
         sql,
         logger,
         signal: shutdown.signal,
-        reports: agentReportHandlers(reporting),
+        reports: {
+          ...agentReportHandlers(reporting),
+          ...agentTransferHandlers({ sql, transfers, logger, signal: shutdown.signal, pollMs: config.WATCH_POLL_MS }),
+        },
+        registerWallets: (network, wallets) =>
+          transfers.registerWallets(
+            network,
+            wallets.flatMap((w) => {
+              if ((w.kind !== "hot" && w.kind !== "cold") || !w.address) return [];
+              if (w.ceiling && !/^\d{1,78}$/.test(w.ceiling)) throw new PonteError("VALIDATION_ERROR", "ceiling must be base units", {});
+              return [{ kind: w.kind, address: w.address, derivationPath: w.derivationPath, keyRef: w.keyRef, ceiling: w.ceiling ? BigInt(w.ceiling) : null }];
+            }),
+          ),
         options: {
           leaseTtlMs: config.LEASE_TTL_MS,
           poolLowWater: config.ADDRESS_POOL_LOW_WATER,
@@ -164,6 +193,9 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   });
   relay.start();
   shutdown.onShutdown("outbox", () => relay.stop());
+
+  transfers.start();
+  shutdown.onShutdown("transfers", () => transfers.stop());
 
   if (payouts) {
     payouts.start();

@@ -67,6 +67,8 @@ const Env = z.object({
   ADDRESS_POOL_LOW_WATER: env.int(50, 0),
   ADDRESS_POOL_TARGET: env.int(200, 1),
   WATCH_POLL_MS: env.int(5_000, 10),
+  SWEEP_MAX_FEE_PERCENT: percent("5"),
+  TRANSFER_INTERVAL_MS: env.int(2_000, 10),
   PIX_PROVIDER: z.enum(["starkbank", "none"]).default("starkbank"),
   PAYOUT_MAX_BRL: brl("20000.00"),
   PAYOUT_DAILY_MAX_BRL: brl("50000.00"),

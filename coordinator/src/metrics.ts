@@ -94,6 +94,12 @@ export function createCoordinatorMetrics(registry: Registry = createRegistry("co
       labelNames: ["kind"],
       registers,
     }),
+    transfers: new Counter({
+      name: "ponte_transfer_status_changes_total",
+      help: "Transfer orders entering each status, by kind",
+      labelNames: ["kind", "status"],
+      registers,
+    }),
     workerRuns: new Counter({
       name: "ponte_coordinator_worker_runs_total",
       help: "Background worker passes, by worker and result",

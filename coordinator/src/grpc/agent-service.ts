@@ -32,6 +32,8 @@ export function agentServiceHandlers(common: {
   options: AgentServiceOptions;
   signal: AbortSignal;
   reports: Partial<AgentReports>;
+  /** Records the wallets a granted agent derives; never keys. */
+  registerWallets: (network: string, wallets: agentv1.SystemWallet[]) => Promise<void>;
 }): Partial<Handlers<agentv1.AgentServiceServer>> {
   const { sql, options: o } = common;
   const logger = common.logger.child({ component: "agents" });
@@ -42,6 +44,7 @@ export function agentServiceHandlers(common: {
       const lease = await acquireLease(sql, id.network, id.agentId, o.leaseTtlMs);
       if (lease.granted && lease.epoch !== id.leaseEpoch) {
         logger.info({ network: id.network, agent_id: id.agentId, epoch: lease.epoch.toString() }, "Agent took the lease");
+        if (r.systemWallets.length > 0) await common.registerWallets(id.network, r.systemWallets);
       }
       return { granted: lease.granted, leaseEpoch: lease.epoch, leaseTtlMs: o.leaseTtlMs, holderAgentId: lease.holder };
     },

@@ -3,6 +3,7 @@ import { tradev1 } from "@ponte/proto";
 import type { Asset } from "../quote/types.js";
 import { trimNumeric, type Trade } from "../trade/model.js";
 import type { HistoryEntry, PixKeyRecord, Quote, TradeService } from "../trade/service.js";
+import type { Order } from "../transfer/index.js";
 import type { Handlers } from "./handlers.js";
 
 // Proto ↔ domain at the edge: nothing below this file sees generated types.
@@ -82,6 +83,26 @@ const entryToProto = (e: HistoryEntry): tradev1.AuditEntry => ({
   data: e.data,
 });
 
+const transferToProto = (o: Order): tradev1.TransferRecord => {
+  const last = o.attempts[o.attempts.length - 1];
+  const shown = o.attempts.find((a) => a.txHash === o.confirmedTxHash) ?? last;
+  return {
+    orderId: o.id,
+    kind: o.kind,
+    status: o.status,
+    fromAddress: o.fromAddress,
+    toAddress: o.toAddress,
+    contract: o.contract,
+    amount: o.amount.toString(),
+    txHash: shown?.txHash ?? "",
+    fee: shown?.fee ?? "",
+    attempts: o.attempts.length,
+    reason: o.reason ?? "",
+    createdAt: o.createdAt.toISOString(),
+    updatedAt: o.updatedAt.toISOString(),
+  };
+};
+
 const pixToProto = (k: PixKeyRecord): tradev1.PixKey => ({
   userId: k.userId,
   keyType: k.keyType,
@@ -100,6 +121,7 @@ export function tradeServiceHandlers(deps: {
   svc: TradeService;
   ping: () => Promise<boolean>;
   payoutOf: (t: Trade) => Promise<PayoutView | undefined>;
+  transfersOf: (tradeId: string) => Promise<Order[]>;
   ingestWebhook: (provider: string, rawBody: string, headers: Record<string, string>) => Promise<{ eventId: string; duplicate: boolean }>;
 }): Handlers<tradev1.TradeServiceServer> {
   const { svc, ping, payoutOf } = deps;
@@ -147,10 +169,10 @@ export function tradeServiceHandlers(deps: {
       });
       return { trades: await Promise.all(page.trades.map(withPayout)), nextCursor: page.nextCursor ?? "" };
     },
-    getAuditLog: async (r) => ({
-      tradeId: r.tradeId,
-      entries: (await svc.auditLog(r.tradeId, r.userId || undefined)).map(entryToProto),
-    }),
+    getAuditLog: async (r) => {
+      const entries = (await svc.auditLog(r.tradeId, r.userId || undefined)).map(entryToProto);
+      return { tradeId: r.tradeId, entries, transfers: (await deps.transfersOf(r.tradeId)).map(transferToProto) };
+    },
     adminConfirmPayment: async (r) =>
       withPayout(await svc.adminTransition({ tradeId: r.tradeId, adminId: required(r.adminId, "admin_id"), reason: r.reason, to: "PAYMENT_CONFIRMED" })),
     adminComplete: async (r) =>

@@ -51,8 +51,13 @@ interface PayoutRow {
   key_owner: KeyOwner;
   checks: number;
   submitted_at: Date | null;
+  /** Submitted longer ago than reviewAfterMs, and the trade has waited that long too. */
   overdue: boolean;
+  /** The database's time when the row was claimed: webhooks received before it are answered by this pass. */
+  claimed_at: Date;
 }
+
+const LIVE = ["PENDING", "UNKNOWN", "PROCESSING"] as const;
 
 export type Payouts = ReturnType<typeof createPayouts>;
 
@@ -69,6 +74,10 @@ const actor = systemActor("payouts");
  *      │  ╲ambiguous▶ UNKNOWN ──read: found──▶ (as the provider says)
  *      │                  └──read: none──▶ PENDING (sent again under the same key)
  *      └─rejected / failed──▶ FAILED (trade REFUND_PENDING or MANUAL_REVIEW)
+ *
+ * Webhooks are hints only: a verified event is stored (de-duplicated by its id) and the payout it
+ * names is re-read from the provider by a worker, ahead of the schedule. The webhook path itself
+ * never touches a payout row, so it never waits on a worker that is mid-call to the provider.
  */
 export function createPayouts(common: {
   sql: Sql;
@@ -87,6 +96,7 @@ export function createPayouts(common: {
   let unlisten: (() => Promise<void>) | undefined;
 
   const nextCheck = (checks: number): number => o.checkScheduleMs[Math.min(checks, o.checkScheduleMs.length - 1)]!;
+  const reviewAfterSecs = o.reviewAfterMs / 1000;
 
   function isNight(now = new Date()): boolean {
     const hour = Number(new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: o.timeZone }).format(now));
@@ -101,79 +111,129 @@ export function createPayouts(common: {
     logger.warn({ trade_id: trade.id, reason }, "Trade needs manual review");
   }
 
-  /** PAYMENT_CONFIRMED → checks → a committed payout row (PAYOUT_PENDING), or MANUAL_REVIEW. */
-  async function prepareOne(): Promise<boolean> {
-    return sql.begin(async (tx) => {
-      const [row] = await tx<TradeRow[]>`
-        SELECT * FROM instant_trades WHERE status = 'PAYMENT_CONFIRMED'
-         ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
-      if (!row) return false;
-      const trade = tradeFromRow(row);
-      const [bank] = await tx<{ key_type: string; pix_key: string; holder_document: string; holder_name: string }[]>`
-        SELECT key_type, pix_key, holder_document, holder_name FROM user_bank_data WHERE user_id = ${trade.userId}`;
-      if (!bank) {
-        await review(tx, trade, "the seller has no PIX key registered", { check: "no_pix_key" });
-        return true;
-      }
-      const amount = payoutAmount(trade, common.tolerance);
-      if (amount <= 0n) {
-        await review(tx, trade, "nothing to pay", { check: "zero_amount" });
-        return true;
-      }
-      if (amount > o.maxCentavos) {
-        await review(tx, trade, `payout above the per-payout maximum of R$ ${formatBrl(o.maxCentavos)}`, { check: "payout_max", amount: amount.toString() });
-        return true;
-      }
-      const [today] = await tx<{ total: string }[]>`
-        SELECT COALESCE(sum(amount_centavos), 0)::text AS total FROM payouts
-         WHERE user_id = ${trade.userId} AND status <> 'FAILED' AND created_at >= date_trunc('day', now())`;
-      if (BigInt(today!.total) + amount > o.dailyMaxCentavos) {
-        await review(tx, trade, "payout above the seller's daily payout maximum", { check: "daily_max", amount: amount.toString() });
-        return true;
-      }
-      if (isNight() && amount > o.nightMaxCentavos) {
-        await review(tx, trade, "payout above the night-time cap", { check: "night_cap", amount: amount.toString() });
-        return true;
-      }
-      let owner: KeyOwner;
-      try {
-        owner = await provider.resolveKey(bank.pix_key);
-      } catch (err) {
-        if (err instanceof PonteError && err.code === "PIX_KEY_NOT_FOUND") {
-          await review(tx, trade, "the PIX key is not registered at any bank", { check: "key_not_found" });
-          return true;
-        }
-        throw err; // unavailable: the trade stays PAYMENT_CONFIRMED and is tried again
-      }
-      if (!holderMatches(owner, bank.holder_document, bank.holder_name)) {
-        await review(tx, trade, "the PIX key's holder is not the seller", { check: "holder_mismatch", key: mask(bank.pix_key) });
-        return true;
-      }
-      const id = newId("payout");
-      const key = id.replace(/^pay_/, "ponte_");
-      await tx`INSERT INTO payouts (id, trade_id, user_id, idempotency_key, provider, status, amount_centavos, key_type, pix_key,
-                                    holder_document, holder_name, key_owner, bank_code)
-               VALUES (${id}, ${trade.id}, ${trade.userId}, ${key}, ${provider.name}, 'PENDING', ${amount.toString()},
-                       ${bank.key_type}, ${bank.pix_key}, ${bank.holder_document}, ${bank.holder_name},
-                       ${tx.json(owner as never)}, ${owner.ispb})`;
+  /**
+   * A trade back in PAYMENT_CONFIRMED (an admin's decision after review) whose payout is not
+   * known to have failed: follow that payout rather than send a second one under a new key.
+   */
+  async function resumeExisting(tx: Tx, trade: Trade, p: { id: string; status: PayoutStatus }): Promise<void> {
+    const toPending = (reason: string) =>
+      transition(tx, common.transitions, { tradeId: trade.id, from: "PAYMENT_CONFIRMED", to: "PAYOUT_PENDING", actor, reason, data: { payout_id: p.id } });
+    if (p.status === "SETTLED") {
+      await toPending("payout already made");
       await transition(tx, common.transitions, {
-        tradeId: trade.id,
-        from: "PAYMENT_CONFIRMED",
-        to: "PAYOUT_PENDING",
-        actor,
-        reason: "payout created",
-        data: { payout_id: id, amount_centavos: amount.toString() },
+        tradeId: trade.id, from: "PAYOUT_PENDING", to: "COMPLETED", actor, reason: "PIX settled earlier", data: { payout_id: p.id },
       });
-      metrics.payouts.inc({ status: "PENDING" });
-      logger.info({ trade_id: trade.id, payout_id: id, amount_centavos: amount.toString() }, "Payout created");
-      return true;
-    });
+      logger.info({ trade_id: trade.id, payout_id: p.id }, "Trade confirmed again after its payout settled; completed without paying again");
+    } else if (p.status === "RETURNED") {
+      await review(tx, trade, "the earlier payout was returned; complete or refund the trade by hand", { check: "payout_returned", payout_id: p.id });
+    } else {
+      await toPending("payout already in flight; following it");
+      // Skip-locked: a worker holding the row is asking the provider about it right now anyway.
+      await tx`UPDATE payouts SET next_check_at = now() WHERE id IN (
+                 SELECT id FROM payouts WHERE id = ${p.id} FOR UPDATE SKIP LOCKED)`;
+      logger.info({ trade_id: trade.id, payout_id: p.id }, "Trade confirmed again; following its payout in flight");
+    }
+  }
+
+  /**
+   * PAYMENT_CONFIRMED → checks → a committed payout row (PAYOUT_PENDING), or MANUAL_REVIEW.
+   * Trades in `skip` failed earlier in this pass and wait for the next one, so one trade that
+   * cannot be prepared (the DICT unreachable for its key) does not hold up the others.
+   */
+  async function prepareOne(skip: Set<string>): Promise<"none" | "done" | "failed"> {
+    let tradeId: string | undefined;
+    try {
+      return await sql.begin(async (tx) => {
+        const [row] = await tx<TradeRow[]>`
+          SELECT * FROM instant_trades WHERE status = 'PAYMENT_CONFIRMED' AND id <> ALL(${[...skip]}::text[])
+           ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
+        if (!row) return "none";
+        const trade = tradeFromRow(row);
+        tradeId = trade.id;
+        const [existing] = await tx<{ id: string; status: PayoutStatus }[]>`
+          SELECT id, status FROM payouts WHERE trade_id = ${trade.id} AND status <> 'FAILED'`;
+        if (existing) {
+          await resumeExisting(tx, trade, existing);
+          return "done";
+        }
+        // Locking the seller's bank row serialises payouts per seller across replicas, so the
+        // daily maximum below is checked against every payout already committed.
+        const [bank] = await tx<{ key_type: string; pix_key: string; holder_document: string; holder_name: string }[]>`
+          SELECT key_type, pix_key, holder_document, holder_name FROM user_bank_data WHERE user_id = ${trade.userId} FOR UPDATE`;
+        if (!bank) {
+          await review(tx, trade, "the seller has no PIX key registered", { check: "no_pix_key" });
+          return "done";
+        }
+        const amount = payoutAmount(trade, common.tolerance);
+        if (amount <= 0n) {
+          await review(tx, trade, "nothing to pay", { check: "zero_amount" });
+          return "done";
+        }
+        if (amount > o.maxCentavos) {
+          await review(tx, trade, `payout above the per-payout maximum of R$ ${formatBrl(o.maxCentavos)}`, { check: "payout_max", amount: amount.toString() });
+          return "done";
+        }
+        const [today] = await tx<{ total: string }[]>`
+          SELECT COALESCE(sum(amount_centavos), 0)::text AS total FROM payouts
+           WHERE user_id = ${trade.userId} AND status <> 'FAILED' AND created_at >= date_trunc('day', now())`;
+        if (BigInt(today!.total) + amount > o.dailyMaxCentavos) {
+          await review(tx, trade, "payout above the seller's daily payout maximum", { check: "daily_max", amount: amount.toString() });
+          return "done";
+        }
+        if (isNight() && amount > o.nightMaxCentavos) {
+          await review(tx, trade, "payout above the night-time cap", { check: "night_cap", amount: amount.toString() });
+          return "done";
+        }
+        let owner: KeyOwner;
+        try {
+          owner = await provider.resolveKey(bank.pix_key);
+        } catch (err) {
+          if (err instanceof PonteError && err.code === "PIX_KEY_NOT_FOUND") {
+            await review(tx, trade, "the PIX key is not registered at any bank", { check: "key_not_found" });
+            return "done";
+          }
+          throw err; // unavailable: the trade stays PAYMENT_CONFIRMED and is tried again
+        }
+        if (!holderMatches(owner, bank.holder_document, bank.holder_name)) {
+          await review(tx, trade, "the PIX key's holder is not the seller", { check: "holder_mismatch", key: mask(bank.pix_key) });
+          return "done";
+        }
+        const id = newId("payout");
+        const key = id.replace(/^pay_/, "ponte_");
+        await tx`INSERT INTO payouts (id, trade_id, user_id, idempotency_key, provider, status, amount_centavos, key_type, pix_key,
+                                      holder_document, holder_name, key_owner, bank_code)
+                 VALUES (${id}, ${trade.id}, ${trade.userId}, ${key}, ${provider.name}, 'PENDING', ${amount.toString()},
+                         ${bank.key_type}, ${bank.pix_key}, ${bank.holder_document}, ${bank.holder_name},
+                         ${tx.json(owner as never)}, ${owner.ispb})`;
+        await transition(tx, common.transitions, {
+          tradeId: trade.id,
+          from: "PAYMENT_CONFIRMED",
+          to: "PAYOUT_PENDING",
+          actor,
+          reason: "payout created",
+          data: { payout_id: id, amount_centavos: amount.toString() },
+        });
+        metrics.payouts.inc({ status: "PENDING" });
+        logger.info({ trade_id: trade.id, payout_id: id, amount_centavos: amount.toString() }, "Payout created");
+        return "done";
+      });
+    } catch (err) {
+      if (tradeId === undefined) throw err;
+      skip.add(tradeId);
+      metrics.workerRuns.inc({ worker: "payout_prepare", result: "error" });
+      logger.error({ err, trade_id: tradeId }, "Payout preparation failed; will retry");
+      return "failed";
+    }
   }
 
   async function lockedTrade(tx: Tx, tradeId: string): Promise<Trade> {
     const [row] = await tx<TradeRow[]>`SELECT * FROM instant_trades WHERE id = ${tradeId} FOR UPDATE`;
     return tradeFromRow(row!);
   }
+
+  const schedule = (tx: Tx, p: PayoutRow) =>
+    tx`UPDATE payouts SET checks = checks + 1, next_check_at = now() + make_interval(secs => ${nextCheck(p.checks) / 1000}),
+              updated_at = now() WHERE id = ${p.id}`;
 
   /** Records what the provider says of a payout, and moves its trade when that is final. */
   async function apply(tx: Tx, p: PayoutRow, r: ProviderPayout): Promise<void> {
@@ -184,7 +244,11 @@ export function createPayouts(common: {
         await tx`UPDATE payouts SET status = 'SETTLED', provider_id = ${r.providerId}, provider_status = ${r.providerStatus},
                    end_to_end_id = ${r.endToEndId ?? null}, settled_at = now(), updated_at = now() WHERE id = ${p.id}`;
         metrics.payouts.inc({ status: "SETTLED" });
-        if (p.submitted_at) metrics.payoutLatency.observe((Date.now() - p.submitted_at.getTime()) / 1000);
+        // From the payment's confirmation to its settlement, on the database's clock.
+        const [lat] = await tx<{ s: number | null }[]>`
+          SELECT EXTRACT(EPOCH FROM clock_timestamp() - max(created_at))::float8 AS s FROM instant_trade_history
+           WHERE trade_id = ${p.trade_id} AND to_status = 'PAYMENT_CONFIRMED'`;
+        if (lat?.s !== null && lat?.s !== undefined) metrics.payoutLatency.observe(lat.s);
         if (trade.status === "PAYOUT_PENDING") {
           await transition(tx, common.transitions, {
             tradeId: trade.id, from: "PAYOUT_PENDING", to: "COMPLETED", actor, reason: "PIX settled",
@@ -205,10 +269,10 @@ export function createPayouts(common: {
         return;
       }
       default: {
-        const wait = nextCheck(p.checks);
-        await tx`UPDATE payouts SET status = 'PROCESSING', provider_id = ${r.providerId}, provider_status = ${r.providerStatus},
-                   submitted_at = COALESCE(submitted_at, now()), checks = checks + 1,
-                   next_check_at = now() + make_interval(secs => ${wait / 1000}), updated_at = now() WHERE id = ${p.id}`;
+        if (p.status !== "PROCESSING") metrics.payouts.inc({ status: "PROCESSING" });
+        await tx`UPDATE payouts SET status = 'PROCESSING', provider_id = ${r.providerId}, provider_status = ${r.providerStatus}
+                   WHERE id = ${p.id}`;
+        await schedule(tx, p);
         await escalateIfOverdue(tx, p, trade);
       }
     }
@@ -221,12 +285,14 @@ export function createPayouts(common: {
     await transition(tx, common.transitions, {
       tradeId: trade.id, from: trade.status, to, actor, reason: `payout failed: ${why}`, data: { payout_id: p.id },
     });
+    if (to === "MANUAL_REVIEW") metrics.payoutReviews.inc({ reason: "payout_failed" });
   }
 
   async function recordReturn(tx: Tx, p: Pick<PayoutRow, "id" | "trade_id">, r: ProviderPayout): Promise<void> {
     const rows = await tx`UPDATE payouts SET status = 'RETURNED', provider_status = ${r.providerStatus}, returned_at = now(), updated_at = now()
                             WHERE id = ${p.id} AND status = 'SETTLED' RETURNING id`;
     if (rows.length === 0) return;
+    metrics.payouts.inc({ status: "RETURNED" });
     metrics.payoutsReturned.inc();
     logger.error({ trade_id: p.trade_id, payout_id: p.id }, "A settled PIX payout was returned (MED or chargeback); the seller was not paid");
   }
@@ -237,69 +303,125 @@ export function createPayouts(common: {
     }
   }
 
-  /** One due payout: submit it, or ask the provider where it stands. */
+  /** Submits a PENDING payout under its key; anything but a definitive answer leaves it to reads. */
+  async function submit(tx: Tx, p: PayoutRow): Promise<void> {
+    const log = logger.child({ trade_id: p.trade_id, payout_id: p.id });
+    // Rolled back with everything else if the call never happens; the reconciliation day is by it.
+    await tx`UPDATE payouts SET submitted_at = COALESCE(submitted_at, now()) WHERE id = ${p.id}`;
+    crashPoint("payout.before_call");
+    let r: ProviderPayout;
+    try {
+      r = await provider.createPayout({
+        ourKey: p.idempotency_key,
+        amountCentavos: BigInt(p.amount_centavos),
+        pixKey: p.pix_key,
+        keyOwner: p.key_owner,
+        holderTaxId: p.holder_document,
+        description: `Ponte ${p.trade_id}`,
+        tags: [p.trade_id.toLowerCase()],
+      });
+    } catch (err) {
+      if (err instanceof ProviderAmbiguousError) {
+        // The payout may exist: from now on only reads under this key decide.
+        await tx`UPDATE payouts SET status = 'UNKNOWN' WHERE id = ${p.id}`;
+        await schedule(tx, p);
+        metrics.payouts.inc({ status: "UNKNOWN" });
+        log.warn({ err }, "Payout outcome unknown; will read it back under the same key");
+        return;
+      }
+      if (err instanceof ProviderRejectedError || (err instanceof PonteError && err.code === "HOLDER_DOCUMENT_MISMATCH")) {
+        // Definitive, and the adapter checked that no transfer exists under this key.
+        await tx`UPDATE payouts SET status = 'FAILED', failure_reason = ${err.message}, updated_at = now() WHERE id = ${p.id}`;
+        metrics.payouts.inc({ status: "FAILED" });
+        await failTrade(tx, await lockedTrade(tx, p.trade_id), p, err.message);
+        return;
+      }
+      // Nothing was created (our credentials refused, a request we could not build): retry later.
+      await schedule(tx, p);
+      log.error({ err }, "Payout could not be submitted; will retry under the same key");
+      return;
+    }
+    crashPoint("payout.after_call");
+    await apply(tx, p, r);
+  }
+
+  /** Where a submitted (or possibly submitted) payout stands, read under its own key. */
+  async function check(tx: Tx, p: PayoutRow): Promise<void> {
+    const r = await provider.getPayout(p.idempotency_key);
+    if (p.status === "SETTLED") {
+      // Only a webhook brings a settled payout here: was it returned (or failed after all)?
+      if (r && (r.status === "returned" || r.status === "failed")) await recordReturn(tx, p, r);
+      return;
+    }
+    if (r) {
+      await apply(tx, p, r);
+    } else if (p.status === "UNKNOWN") {
+      // Definitively never created: sending again under the same key is safe.
+      await tx`UPDATE payouts SET status = 'PENDING', next_check_at = now(), updated_at = now() WHERE id = ${p.id}`;
+      logger.info({ trade_id: p.trade_id, payout_id: p.id }, "The provider has no payout under our key; submitting it again under the same key");
+    } else {
+      await schedule(tx, p);
+      logger.error({ trade_id: p.trade_id, payout_id: p.id }, "The provider no longer finds a payout it had accepted");
+      await escalateIfOverdue(tx, p, await lockedTrade(tx, p.trade_id));
+    }
+  }
+
+  const claimColumns = (tx: Tx) => tx`
+    p.*, now() AS claimed_at,
+    p.submitted_at < now() - make_interval(secs => ${reviewAfterSecs})
+      AND (SELECT t.updated_at FROM instant_trades t WHERE t.id = p.trade_id) < now() - make_interval(secs => ${reviewAfterSecs}) AS overdue`;
+
+  /** A payout named by a webhook not yet answered (any status: a settled one may have been returned). */
+  async function claimHinted(tx: Tx): Promise<PayoutRow | undefined> {
+    const [p] = await tx<PayoutRow[]>`
+      SELECT ${claimColumns(tx)} FROM payouts p
+       WHERE p.provider = ${provider.name} AND p.idempotency_key IN (
+             SELECT w.our_key FROM webhook_events w WHERE w.provider = ${provider.name} AND w.handled_at IS NULL)
+       ORDER BY p.next_check_at LIMIT 1 FOR UPDATE OF p SKIP LOCKED`;
+    return p;
+  }
+
+  async function claimDue(tx: Tx): Promise<PayoutRow | undefined> {
+    const [p] = await tx<PayoutRow[]>`
+      SELECT ${claimColumns(tx)} FROM payouts p
+       WHERE p.status IN ${tx(LIVE)} AND p.next_check_at <= now()
+       ORDER BY p.next_check_at LIMIT 1 FOR UPDATE OF p SKIP LOCKED`;
+    return p;
+  }
+
+  /** Webhooks received before the claim are answered by the read made under it. */
+  const markHandled = (db: Sql | Tx, p: PayoutRow) =>
+    db`UPDATE webhook_events SET handled_at = now()
+        WHERE provider = ${provider.name} AND our_key = ${p.idempotency_key} AND handled_at IS NULL AND received_at < ${p.claimed_at}`;
+
+  /** One payout that is due or named by a webhook: submit it, or ask the provider where it stands. */
   async function submitOne(): Promise<boolean> {
-    return sql.begin(async (tx) => {
-      const [p] = await tx<PayoutRow[]>`
-        SELECT *, submitted_at < now() - make_interval(secs => ${o.reviewAfterMs / 1000}) AS overdue FROM payouts
-         WHERE status IN ('PENDING', 'UNKNOWN', 'PROCESSING') AND next_check_at <= now()
-         ORDER BY next_check_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
-      if (!p) return false;
-      const log = logger.child({ trade_id: p.trade_id, payout_id: p.id });
-      if (p.status === "PENDING") {
-        await tx`UPDATE payouts SET submitted_at = COALESCE(submitted_at, now()) WHERE id = ${p.id}`;
-        crashPoint("payout.before_call");
-        let r: ProviderPayout;
-        try {
-          r = await provider.createPayout({
-            ourKey: p.idempotency_key,
-            amountCentavos: BigInt(p.amount_centavos),
-            pixKey: p.pix_key,
-            keyOwner: p.key_owner,
-            holderTaxId: p.holder_document,
-            description: `Ponte ${p.trade_id}`,
-            tags: [p.trade_id.toLowerCase()],
-          });
-        } catch (err) {
-          if (err instanceof ProviderAmbiguousError) {
-            // The payout may exist: from now on only reads under this key decide.
-            await tx`UPDATE payouts SET status = 'UNKNOWN', checks = checks + 1,
-                       next_check_at = now() + make_interval(secs => ${nextCheck(p.checks) / 1000}), updated_at = now() WHERE id = ${p.id}`;
-            metrics.payouts.inc({ status: "UNKNOWN" });
-            log.warn({ err }, "Payout outcome unknown; will read it back under the same key");
-            return true;
-          }
-          if (err instanceof ProviderRejectedError || (err instanceof PonteError && err.code === "HOLDER_DOCUMENT_MISMATCH")) {
-            await tx`UPDATE payouts SET status = 'FAILED', failure_reason = ${err.message}, updated_at = now() WHERE id = ${p.id}`;
-            metrics.payouts.inc({ status: "FAILED" });
-            await failTrade(tx, await lockedTrade(tx, p.trade_id), p, err.message);
-            return true;
-          }
-          // Unavailable before anything was sent, or our credentials refused: nothing exists; retry later.
-          await tx`UPDATE payouts SET checks = checks + 1,
-                     next_check_at = now() + make_interval(secs => ${nextCheck(p.checks) / 1000}), updated_at = now() WHERE id = ${p.id}`;
-          log.error({ err }, "Payout could not be submitted; will retry under the same key");
-          return true;
-        }
-        crashPoint("payout.after_call");
-        await apply(tx, p, r);
+    let claimed: PayoutRow | undefined;
+    try {
+      return await sql.begin(async (tx) => {
+        const p = (await claimHinted(tx)) ?? (await claimDue(tx));
+        if (!p) return false;
+        claimed = p;
+        if (p.status === "PENDING") await submit(tx, p);
+        else if (p.status === "UNKNOWN" || p.status === "PROCESSING" || p.status === "SETTLED") await check(tx, p);
+        await markHandled(tx, p);
         return true;
-      }
-      const r = await provider.getPayout(p.idempotency_key);
-      if (r) {
-        await apply(tx, p, r);
-      } else if (p.status === "UNKNOWN") {
-        // Definitively never created: sending again under the same key is safe.
-        await tx`UPDATE payouts SET status = 'PENDING', next_check_at = now(), updated_at = now() WHERE id = ${p.id}`;
-        log.info("The provider has no payout under our key; submitting it again under the same key");
-      } else {
-        await tx`UPDATE payouts SET checks = checks + 1,
-                   next_check_at = now() + make_interval(secs => ${nextCheck(p.checks) / 1000}), updated_at = now() WHERE id = ${p.id}`;
-        log.error("The provider no longer finds a payout it had accepted");
-        await escalateIfOverdue(tx, p, await lockedTrade(tx, p.trade_id));
-      }
+      });
+    } catch (err) {
+      if (!claimed) throw err;
+      // The provider unreachable for a read, or anything unexpected: back off on the schedule
+      // instead of claiming the same payout again at once (and holding up the others).
+      const p = claimed;
+      metrics.workerRuns.inc({ worker: "payout_submit", result: "error" });
+      logger.error({ err, trade_id: p.trade_id, payout_id: p.id }, "Payout step failed; will retry on its schedule");
+      await sql.begin(async (tx) => {
+        await tx`UPDATE payouts SET checks = checks + 1, next_check_at = now() + make_interval(secs => ${nextCheck(p.checks) / 1000}),
+                   updated_at = now()
+                 WHERE id IN (SELECT id FROM payouts WHERE id = ${p.id} AND status IN ${tx(LIVE)} FOR UPDATE SKIP LOCKED)`;
+        await markHandled(tx, p);
+      });
       return true;
-    });
+    }
   }
 
   async function drain(fn: () => Promise<boolean>, name: string): Promise<number> {
@@ -317,27 +439,46 @@ export function createPayouts(common: {
     return n;
   }
 
-  /** Once per provider and UTC day, on whichever replica gets there first. */
+  function drainPrepare(): Promise<number> {
+    const skip = new Set<string>();
+    return drain(async () => (await prepareOne(skip)) !== "none", "payout_prepare");
+  }
+
+  /**
+   * Once per provider and UTC day, on whichever replica claims the day first. A claim whose run
+   * failed is released; one left by a replica that died is taken over after an hour.
+   */
   async function reconcileIfDue(): Promise<void> {
     const now = new Date();
     if (now.getUTCHours() < o.reconcileHourUtc) return;
     const day = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 1));
-    const claimed = await sql`INSERT INTO reconciliation_runs (provider, day) VALUES (${provider.name}, ${day})
-                              ON CONFLICT DO NOTHING RETURNING day`;
+    const dayText = day.toISOString().slice(0, 10);
+    const claimed = await sql`
+      INSERT INTO reconciliation_runs (provider, day) VALUES (${provider.name}, ${dayText}::date)
+      ON CONFLICT (provider, day) DO UPDATE SET started_at = now()
+        WHERE reconciliation_runs.finished_at IS NULL AND reconciliation_runs.started_at < now() - interval '1 hour'
+      RETURNING day`;
     if (claimed.length === 0) return;
-    const { mismatches } = await self.reconcileDay(day);
+    let mismatches: number;
+    try {
+      ({ mismatches } = await self.reconcileDay(day));
+    } catch (err) {
+      await sql`DELETE FROM reconciliation_runs WHERE provider = ${provider.name} AND day = ${dayText}::date AND finished_at IS NULL`;
+      throw err;
+    }
     await sql`UPDATE reconciliation_runs SET finished_at = now(), mismatches = ${mismatches}
-               WHERE provider = ${provider.name} AND day = ${day}`;
-    logger.info({ day: day.toISOString().slice(0, 10), mismatches }, "Daily reconciliation finished");
+               WHERE provider = ${provider.name} AND day = ${dayText}::date`;
+    logger.info({ day: dayText, mismatches }, "Daily reconciliation finished");
   }
 
   const self = {
-    prepareOnce: () => drain(prepareOne, "payout_prepare"),
+    prepareOnce: drainPrepare,
     submitOnce: () => drain(submitOne, "payout_submit"),
 
     /**
      * A provider webhook, verified on its raw body and de-duplicated by event id. It is only a
-     * hint: the payout is re-read from the provider before anything is finalised.
+     * hint, stored before it is acknowledged: a worker re-reads the payout from the provider
+     * before anything is finalised.
      */
     async ingestWebhook(rawBody: string, headers: Record<string, string | string[] | undefined>): Promise<{ duplicate: boolean; eventId: string }> {
       let event;
@@ -351,25 +492,26 @@ export function createPayouts(common: {
         throw err;
       }
       const ourKey = event.type === "payout" ? event.ourKey : null;
-      const inserted = await sql`
-        INSERT INTO webhook_events (provider, event_id, our_key, status)
-        VALUES (${provider.name}, ${event.eventId}, ${ourKey}, ${event.type === "payout" ? event.status : null})
-        ON CONFLICT DO NOTHING RETURNING event_id`;
+      const status = event.type === "payout" ? event.status : null;
+      // A worker re-reads the payout only when the event can tell it something: anything about a
+      // payout not yet known to exist (PENDING, UNKNOWN), an outcome for one in flight, a return
+      // of one settled. The rest (another "processing", a late copy of an outcome) is recorded as
+      // handled; none of it is acted on without a read anyway.
+      const inserted = await sql<{ pending: boolean }[]>`
+        INSERT INTO webhook_events (provider, event_id, our_key, status, handled_at)
+        VALUES (${provider.name}, ${event.eventId}, ${ourKey}, ${status},
+                CASE WHEN EXISTS (
+                  SELECT 1 FROM payouts WHERE provider = ${provider.name} AND idempotency_key = ${ourKey}::text
+                     AND (status IN ('PENDING', 'UNKNOWN')
+                          OR (status = 'PROCESSING' AND ${status}::text IN ('success', 'failed', 'returned'))
+                          OR (status = 'SETTLED' AND ${status}::text IN ('failed', 'returned'))))
+                THEN NULL ELSE now() END)
+        ON CONFLICT DO NOTHING RETURNING handled_at IS NULL AS pending`;
       if (inserted.length === 0) {
         metrics.webhookDuplicates.inc();
         return { duplicate: true, eventId: event.eventId };
       }
-      if (ourKey) {
-        await sql`UPDATE payouts SET next_check_at = now() WHERE idempotency_key = ${ourKey} AND status IN ('PENDING', 'UNKNOWN', 'PROCESSING')`;
-        if (event.type === "payout" && event.status === "returned") {
-          await sql.begin(async (tx) => {
-            const [p] = await tx<PayoutRow[]>`SELECT * FROM payouts WHERE idempotency_key = ${ourKey} AND status = 'SETTLED' FOR UPDATE`;
-            const r = p ? await provider.getPayout(ourKey) : null;
-            if (p && r?.status === "returned") await recordReturn(tx, p, r);
-          });
-        }
-        await sql`SELECT pg_notify('ponte_payouts', '')`;
-      }
+      if (inserted[0]!.pending) await sql`SELECT pg_notify('ponte_payouts', '')`;
       crashPoint("webhook.after_ack");
       return { duplicate: false, eventId: event.eventId };
     },
@@ -423,7 +565,7 @@ export function createPayouts(common: {
         .catch((err: unknown) => logger.warn({ err }, "LISTEN ponte_payouts failed; polling only"));
       loop = (async () => {
         while (!ac.signal.aborted) {
-          const a = await drain(prepareOne, "payout_prepare");
+          const a = await drainPrepare();
           const parallel = await Promise.all(Array.from({ length: o.concurrency }, () => drain(submitOne, "payout_submit")));
           const b = parallel.reduce((x, y) => x + y, 0);
           await reconcileIfDue().catch((err: unknown) => logger.error({ err }, "Reconciliation failed"));

@@ -184,6 +184,29 @@ export interface AuditEntry_DataEntry {
 export interface AuditLog {
   tradeId: string;
   entries: AuditEntry[];
+  /** sweeps, refunds and gas top-ups of the trade's funds */
+  transfers: TransferRecord[];
+}
+
+export interface TransferRecord {
+  orderId: string;
+  /** SWEEP | REFUND | GAS_TOPUP | CUSTODIAL_SELL | REBALANCE */
+  kind: string;
+  /** PENDING | SIGNED | BROADCAST | CONFIRMED | FAILED | SKIPPED */
+  status: string;
+  fromAddress: string;
+  toAddress: string;
+  contract: string;
+  /** base units */
+  amount: string;
+  /** the confirmed transaction, else the latest attempt's */
+  txHash: string;
+  /** native base units of that attempt */
+  fee: string;
+  attempts: number;
+  reason: string;
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface AdminActionRequest {
@@ -2727,7 +2750,7 @@ export const AuditEntry_DataEntry: MessageFns<AuditEntry_DataEntry> = {
 };
 
 function createBaseAuditLog(): AuditLog {
-  return { tradeId: "", entries: [] };
+  return { tradeId: "", entries: [], transfers: [] };
 }
 
 export const AuditLog: MessageFns<AuditLog> = {
@@ -2737,6 +2760,9 @@ export const AuditLog: MessageFns<AuditLog> = {
     }
     for (const v of message.entries) {
       AuditEntry.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.transfers) {
+      TransferRecord.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -2770,6 +2796,14 @@ export const AuditLog: MessageFns<AuditLog> = {
             message.entries.push(AuditEntry.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.transfers.push(TransferRecord.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2790,6 +2824,9 @@ export const AuditLog: MessageFns<AuditLog> = {
         ? globalThis.String(object.trade_id)
         : "",
       entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => AuditEntry.fromJSON(e)) : [],
+      transfers: globalThis.Array.isArray(object?.transfers)
+        ? object.transfers.map((e: any) => TransferRecord.fromJSON(e))
+        : [],
     };
   },
 
@@ -2801,6 +2838,9 @@ export const AuditLog: MessageFns<AuditLog> = {
     if (message.entries?.length) {
       obj.entries = message.entries.map((e) => AuditEntry.toJSON(e));
     }
+    if (message.transfers?.length) {
+      obj.transfers = message.transfers.map((e) => TransferRecord.toJSON(e));
+    }
     return obj;
   },
 
@@ -2811,6 +2851,306 @@ export const AuditLog: MessageFns<AuditLog> = {
     const message = createBaseAuditLog();
     message.tradeId = object.tradeId ?? "";
     message.entries = object.entries?.map((e) => AuditEntry.fromPartial(e)) || [];
+    message.transfers = object.transfers?.map((e) => TransferRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTransferRecord(): TransferRecord {
+  return {
+    orderId: "",
+    kind: "",
+    status: "",
+    fromAddress: "",
+    toAddress: "",
+    contract: "",
+    amount: "",
+    txHash: "",
+    fee: "",
+    attempts: 0,
+    reason: "",
+    createdAt: "",
+    updatedAt: "",
+  };
+}
+
+export const TransferRecord: MessageFns<TransferRecord> = {
+  encode(message: TransferRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.orderId !== "") {
+      writer.uint32(10).string(message.orderId);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.status !== "") {
+      writer.uint32(26).string(message.status);
+    }
+    if (message.fromAddress !== "") {
+      writer.uint32(34).string(message.fromAddress);
+    }
+    if (message.toAddress !== "") {
+      writer.uint32(42).string(message.toAddress);
+    }
+    if (message.contract !== "") {
+      writer.uint32(50).string(message.contract);
+    }
+    if (message.amount !== "") {
+      writer.uint32(58).string(message.amount);
+    }
+    if (message.txHash !== "") {
+      writer.uint32(66).string(message.txHash);
+    }
+    if (message.fee !== "") {
+      writer.uint32(74).string(message.fee);
+    }
+    if (message.attempts !== 0) {
+      writer.uint32(80).uint32(message.attempts);
+    }
+    if (message.reason !== "") {
+      writer.uint32(90).string(message.reason);
+    }
+    if (message.createdAt !== "") {
+      writer.uint32(98).string(message.createdAt);
+    }
+    if (message.updatedAt !== "") {
+      writer.uint32(106).string(message.updatedAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.orderId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fromAddress = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.toAddress = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.contract = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.amount = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.txHash = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.fee = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.attempts = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.createdAt = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.updatedAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferRecord {
+    return {
+      orderId: isSet(object.orderId)
+        ? globalThis.String(object.orderId)
+        : isSet(object.order_id)
+        ? globalThis.String(object.order_id)
+        : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      fromAddress: isSet(object.fromAddress)
+        ? globalThis.String(object.fromAddress)
+        : isSet(object.from_address)
+        ? globalThis.String(object.from_address)
+        : "",
+      toAddress: isSet(object.toAddress)
+        ? globalThis.String(object.toAddress)
+        : isSet(object.to_address)
+        ? globalThis.String(object.to_address)
+        : "",
+      contract: isSet(object.contract) ? globalThis.String(object.contract) : "",
+      amount: isSet(object.amount) ? globalThis.String(object.amount) : "",
+      txHash: isSet(object.txHash)
+        ? globalThis.String(object.txHash)
+        : isSet(object.tx_hash)
+        ? globalThis.String(object.tx_hash)
+        : "",
+      fee: isSet(object.fee) ? globalThis.String(object.fee) : "",
+      attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      createdAt: isSet(object.createdAt)
+        ? globalThis.String(object.createdAt)
+        : isSet(object.created_at)
+        ? globalThis.String(object.created_at)
+        : "",
+      updatedAt: isSet(object.updatedAt)
+        ? globalThis.String(object.updatedAt)
+        : isSet(object.updated_at)
+        ? globalThis.String(object.updated_at)
+        : "",
+    };
+  },
+
+  toJSON(message: TransferRecord): unknown {
+    const obj: any = {};
+    if (message.orderId !== "") {
+      obj.orderId = message.orderId;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.fromAddress !== "") {
+      obj.fromAddress = message.fromAddress;
+    }
+    if (message.toAddress !== "") {
+      obj.toAddress = message.toAddress;
+    }
+    if (message.contract !== "") {
+      obj.contract = message.contract;
+    }
+    if (message.amount !== "") {
+      obj.amount = message.amount;
+    }
+    if (message.txHash !== "") {
+      obj.txHash = message.txHash;
+    }
+    if (message.fee !== "") {
+      obj.fee = message.fee;
+    }
+    if (message.attempts !== 0) {
+      obj.attempts = Math.round(message.attempts);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.createdAt !== "") {
+      obj.createdAt = message.createdAt;
+    }
+    if (message.updatedAt !== "") {
+      obj.updatedAt = message.updatedAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TransferRecord>, I>>(base?: I): TransferRecord {
+    return TransferRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TransferRecord>, I>>(object: I): TransferRecord {
+    const message = createBaseTransferRecord();
+    message.orderId = object.orderId ?? "";
+    message.kind = object.kind ?? "";
+    message.status = object.status ?? "";
+    message.fromAddress = object.fromAddress ?? "";
+    message.toAddress = object.toAddress ?? "";
+    message.contract = object.contract ?? "";
+    message.amount = object.amount ?? "";
+    message.txHash = object.txHash ?? "";
+    message.fee = object.fee ?? "";
+    message.attempts = object.attempts ?? 0;
+    message.reason = object.reason ?? "";
+    message.createdAt = object.createdAt ?? "";
+    message.updatedAt = object.updatedAt ?? "";
     return message;
   },
 };
