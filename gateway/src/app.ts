@@ -13,7 +13,9 @@ import type { App, AppEnv } from "./routes/common.js";
 import { registerPixKeyRoutes } from "./routes/pix-key.js";
 import { registerQuoteRoutes } from "./routes/quotes.js";
 import { registerSystemRoutes } from "./routes/system.js";
+import { registerTradeEventRoutes } from "./routes/trade-events.js";
 import { registerTradeRoutes } from "./routes/trades.js";
+import { registerWebRoutes } from "./routes/web.js";
 import { registerWebhookRoutes, WEBHOOK_PREFIX } from "./routes/webhooks.js";
 
 export interface AppDeps {
@@ -23,6 +25,8 @@ export interface AppDeps {
   coordinator: Coordinator;
   /** While true, /readyz answers 503 so traffic drains before the listener closes. */
   isShuttingDown?: () => boolean;
+  /** Aborts when the process stops: live event streams end so the listener can close. */
+  shutdownSignal?: AbortSignal;
 }
 
 export const API_VERSION = "1.0.0";
@@ -89,8 +93,18 @@ export function createApp(deps: AppDeps): App {
   registerAssetRoutes(app, routeDeps);
   registerQuoteRoutes(app, routeDeps);
   registerTradeRoutes(app, routeDeps);
+  registerTradeEventRoutes(app, {
+    ...routeDeps,
+    registry,
+    maxStreams: config.SSE_MAX_STREAMS,
+    pollMs: config.SSE_POLL_MS,
+    keepAliveMs: config.SSE_KEEPALIVE_MS,
+    clockToleranceS: config.JWT_CLOCK_TOLERANCE_S,
+    shutdownSignal: deps.shutdownSignal,
+  });
   registerPixKeyRoutes(app, routeDeps);
   registerWebhookRoutes(app, routeDeps);
+  registerWebRoutes(app, { logger });
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

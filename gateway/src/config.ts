@@ -40,6 +40,12 @@ export const GatewayEnv = z
     JWT_CLOCK_TOLERANCE_S: env.int(5, 0),
     LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
     BODY_LIMIT_BYTES: env.int(16 * 1024, 1),
+    /** Live trade streams (SSE) one gateway process holds at once; the next one is 503. */
+    SSE_MAX_STREAMS: env.int(1_000, 1),
+    /** How often each stream asks the coordinator for its trade (the version says whether it changed). */
+    SSE_POLL_MS: env.int(500, 10),
+    /** A comment line after this long without an event, so proxies keep an idle stream open. */
+    SSE_KEEPALIVE_MS: env.int(15_000, 10),
   })
   .refine((c) => c.JWT_SECRET !== undefined || c.JWT_PUBLIC_KEY !== undefined, {
     message: "set JWT_SECRET (HS256) or JWT_PUBLIC_KEY (RS256)",

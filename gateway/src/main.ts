@@ -28,7 +28,14 @@ const coordinator = createCoordinatorClient({
 // Registered first, so it closes last: requests still in flight reach the coordinator while draining.
 shutdown.onShutdown("coordinator client", () => coordinator.close());
 
-const app = createApp({ config, logger, registry, coordinator, isShuttingDown: () => shutdown.isShuttingDown });
+const app = createApp({
+  config,
+  logger,
+  registry,
+  coordinator,
+  isShuttingDown: () => shutdown.isShuttingDown,
+  shutdownSignal: shutdown.signal,
+});
 const server = await serveApp(app, { port: config.PORT, host: config.HOST });
 shutdown.onShutdown("http server", () => server.close());
 logger.info({ port: server.port, host: config.HOST, coordinator: config.COORDINATOR_GRPC_URL }, "Gateway listening");

@@ -1,7 +1,7 @@
-import { createLogger, createRegistry, type Registry } from "@ponte/common";
+import { createLogger, createRegistry, type Logger, type Registry } from "@ponte/common";
 import { freePort } from "@ponte/common/testing";
 import { createApp } from "../app.js";
-import { createCoordinatorClient } from "../coordinator/index.js";
+import { createCoordinatorClient, type Coordinator } from "../coordinator/index.js";
 import type { App } from "../routes/common.js";
 import { testConfig } from "./auth.js";
 
@@ -20,9 +20,9 @@ export const QUOTE_ID = "qte_06h2d176hjnn0qayzpmjs9vyew";
  * answers 503 COORDINATOR_UNAVAILABLE. So an answer other than that 503 was given before any call.
  * (Everything that needs a coordinator answering runs against the real one in test/src/e2e.)
  */
-export async function buildAppWithoutCoordinator(env: Record<string, string> = {}): Promise<TestApp> {
+export async function buildAppWithoutCoordinator(env: Record<string, string> = {}, opts: { logger?: Logger } = {}): Promise<TestApp> {
   const config = testConfig({ COORDINATOR_DEADLINE_MS: "2000", READY_DEADLINE_MS: "500", ...env });
-  const logger = createLogger({ name: "gateway-test", level: "silent" });
+  const logger = opts.logger ?? createLogger({ name: "gateway-test", level: "silent" });
   const registry = createRegistry("gateway");
   const coordinator = createCoordinatorClient({
     url: `127.0.0.1:${await freePort()}`,
@@ -31,6 +31,18 @@ export async function buildAppWithoutCoordinator(env: Record<string, string> = {
     registry,
   });
   return { app: createApp({ config, logger, registry, coordinator }), registry, close: () => coordinator.close() };
+}
+
+/** The app in-process with the coordinator given (a stub from ./coordinator.js). */
+export function buildAppWith(
+  coordinator: Coordinator,
+  opts: { env?: Record<string, string>; logger?: Logger; shutdownSignal?: AbortSignal } = {},
+): TestApp {
+  const config = testConfig(opts.env);
+  const logger = opts.logger ?? createLogger({ name: "gateway-test", level: "silent" });
+  const registry = createRegistry("gateway");
+  const app = createApp({ config, logger, registry, coordinator, ...(opts.shutdownSignal ? { shutdownSignal: opts.shutdownSignal } : {}) });
+  return { app, registry, close: () => coordinator.close() };
 }
 
 export interface ErrorJson {

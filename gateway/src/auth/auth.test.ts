@@ -115,7 +115,7 @@ describe("RS256", () => {
       .setSubject("a1")
       .setExpirationTime(now() + 300)
       .sign(privateKey);
-    await expect(auth.verify(`Bearer ${rs}`)).resolves.toEqual({ userId: "a1", role: "admin", document: "52998224725" });
+    await expect(auth.verify(`Bearer ${rs}`)).resolves.toEqual({ userId: "a1", role: "admin", document: "52998224725", expiresAt: expect.any(Number) });
     await expect(auth.verify(`Bearer ${await signToken({ sub: "u1" })}`)).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
   });
 

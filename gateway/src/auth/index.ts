@@ -12,11 +12,15 @@ export interface Principal {
   role: Role;
   /** CPF/CNPJ the identity service verified, when it put one in the token. */
   document?: string;
+  /** The token's exp (unix seconds): long-lived connections end when their credential does. */
+  expiresAt: number;
 }
 
 export interface Authenticator {
   /** Verifies an Authorization header value; throws UNAUTHENTICATED on anything short of a valid token. */
   verify(authorization: string | undefined): Promise<Principal>;
+  /** Verifies a bare token (one that did not come in a header, e.g. ?access_token=). */
+  verifyToken(token: string | undefined): Promise<Principal>;
 }
 
 type AuthConfig = Pick<
@@ -27,6 +31,7 @@ type AuthConfig = Pick<
 // Tokens are small; anything far bigger is not one of ours and is not worth parsing.
 const MAX_TOKEN_LENGTH = 8 * 1024;
 const BEARER = /^Bearer +([A-Za-z0-9_\-.=]+) *$/i;
+const TOKEN = /^[A-Za-z0-9_\-.=]+$/;
 
 const unauthenticated = (message: string) => new PonteError("UNAUTHENTICATED", message);
 
@@ -41,39 +46,50 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     return key;
   };
 
+  async function verifyJwt(token: string): Promise<Principal> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, getKey, {
+        algorithms,
+        requiredClaims: ["exp", "sub"],
+        clockTolerance: config.JWT_CLOCK_TOLERANCE_S,
+        ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
+        ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
+      }));
+    } catch (err) {
+      if (err instanceof errors.JWTExpired) throw unauthenticated("the token has expired");
+      if (err instanceof errors.JOSEError) throw unauthenticated("the token is invalid");
+      throw err;
+    }
+    return principalFrom(payload);
+  }
+
   return {
     async verify(authorization) {
       if (!authorization) throw unauthenticated("a bearer token is required");
       if (authorization.length > MAX_TOKEN_LENGTH + 16) throw unauthenticated("the token is too long");
       const m = BEARER.exec(authorization);
       if (!m) throw unauthenticated('the Authorization header must be "Bearer <token>"');
-      let payload: JWTPayload;
-      try {
-        ({ payload } = await jwtVerify(m[1]!, getKey, {
-          algorithms,
-          requiredClaims: ["exp", "sub"],
-          clockTolerance: config.JWT_CLOCK_TOLERANCE_S,
-          ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
-          ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
-        }));
-      } catch (err) {
-        if (err instanceof errors.JWTExpired) throw unauthenticated("the token has expired");
-        if (err instanceof errors.JOSEError) throw unauthenticated("the token is invalid");
-        throw err;
-      }
-      return principalFrom(payload);
+      return verifyJwt(m[1]!);
+    },
+    async verifyToken(token) {
+      if (!token) throw unauthenticated("a bearer token is required");
+      if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated("the token is too long");
+      if (!TOKEN.test(token)) throw unauthenticated("the token is invalid");
+      return verifyJwt(token);
     },
   };
 }
 
 function principalFrom(payload: JWTPayload): Principal {
-  const { sub, role, document } = payload as JWTPayload & { role?: unknown; document?: unknown };
+  const { sub, role, document, exp } = payload as JWTPayload & { role?: unknown; document?: unknown };
   if (typeof sub !== "string" || sub.length < 1 || sub.length > 128) throw unauthenticated("the token's sub is invalid");
   if (role !== undefined && role !== "user" && role !== "admin") throw unauthenticated("the token's role is invalid");
   if (document !== undefined && (typeof document !== "string" || document.length < 1 || document.length > 32)) {
     throw unauthenticated("the token's document is invalid");
   }
-  return { userId: sub, role: role ?? "user", ...(document !== undefined ? { document } : {}) };
+  // jose has checked that exp is present and a number (requiredClaims).
+  return { userId: sub, role: role ?? "user", ...(document !== undefined ? { document } : {}), expiresAt: exp! };
 }
 
 export interface AuthVariables {

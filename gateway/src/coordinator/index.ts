@@ -8,6 +8,8 @@ import { assetToJson, auditLogToJson, pixKeyToJson, quoteToJson, tradePageToJson
 export interface CallOpts {
   requestId?: string;
   deadlineMs?: number;
+  /** Cancels the call (its answer is no longer wanted: the client of a live stream went away). */
+  signal?: AbortSignal;
 }
 
 export type QuoteAmount = { crypto: string } | { fiat: string };
@@ -76,7 +78,9 @@ export function createCoordinatorClient(opts: CoordinatorClientOptions): Coordin
     if (o.requestId) md.set("x-request-id", o.requestId);
     const end = duration.startTimer({ method });
     return new Promise<Res>((resolve, reject) => {
-      invoke(req, md, { deadline: Date.now() + (o.deadlineMs ?? opts.deadlineMs) }, (err, res) => {
+      const cancel = () => pending.cancel();
+      const pending = invoke(req, md, { deadline: Date.now() + (o.deadlineMs ?? opts.deadlineMs) }, (err, res) => {
+        o.signal?.removeEventListener("abort", cancel);
         if (err) {
           const e = fromGrpcError(err);
           end({ code: e.code });
@@ -87,6 +91,8 @@ export function createCoordinatorClient(opts: CoordinatorClientOptions): Coordin
           resolve(res);
         }
       });
+      if (o.signal?.aborted) pending.cancel();
+      else o.signal?.addEventListener("abort", cancel, { once: true });
     });
   }
 

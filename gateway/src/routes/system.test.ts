@@ -13,6 +13,7 @@ const ROUTES = [
   ["post", "/api/v1/instant-trade/{trade_id}/confirm-payment"],
   ["post", "/api/v1/instant-trade/{trade_id}/complete"],
   ["get", "/api/v1/instant-trade/{trade_id}/audit-log"],
+  ["get", "/api/v1/instant-trade/{trade_id}/events"],
   ["put", "/api/v1/users/me/pix-key"],
   ["get", "/api/v1/users/me/pix-key"],
   ["post", "/api/v1/webhooks/pix/{provider}"],

@@ -34,7 +34,7 @@ export interface Stack {
  * A real Ponte for one test file: its own database (cloned from the migrated template), its own
  * JetStream stream and subjects, the coordinator and the gateway as child processes.
  */
-export async function startStack(opts: { env?: Record<string, string>; natsUrl?: string } = {}): Promise<Stack> {
+export async function startStack(opts: { env?: Record<string, string>; gatewayEnv?: Record<string, string>; natsUrl?: string } = {}): Promise<Stack> {
   const db = await createTestDatabase({ fingerprint: migrationsFingerprint(), migrate: (url) => migrate(url).then(() => undefined) });
   const sql = createSql(db.url, { max: 5, applicationName: "ponte-test" });
   const suffix = randomBytes(4).toString("hex");
@@ -75,6 +75,7 @@ export async function startStack(opts: { env?: Record<string, string>; natsUrl?:
       COORDINATOR_GRPC_URL: `127.0.0.1:${grpcPort}`,
       JWT_SECRET,
       LOG_LEVEL: "info",
+      ...opts.gatewayEnv,
     },
     readyLog: "Gateway listening",
   });
@@ -138,6 +139,7 @@ export async function stockAddressPool(stack: Stack, network: string, addresses:
       family: agentv1.ChainFamily.CHAIN_FAMILY_EVM,
       chainId: "31337",
       version: "test",
+      systemWallets: [],
     });
     if (!reg.granted) throw new Error(`lease for ${network} is held by ${reg.holderAgentId}`);
     const identity = { network, agentId, leaseEpoch: reg.leaseEpoch };
