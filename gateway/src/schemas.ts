@@ -187,6 +187,24 @@ export const AuditLogSchema = z
         data: z.record(z.string(), z.string()),
       }),
     ),
+    /** Movements of the trade's funds on chain: sweeps, refunds and their gas top-ups. */
+    transfers: z.array(
+      z.object({
+        order_id: z.string(),
+        kind: z.string(),
+        status: z.string(),
+        from_address: z.string(),
+        to_address: z.string(),
+        contract: z.string().nullable(),
+        amount_base_units: z.string(),
+        tx_hash: z.string().nullable(),
+        fee_base_units: z.string().nullable(),
+        attempts: z.number().int(),
+        reason: z.string().nullable(),
+        created_at: z.string(),
+        updated_at: z.string(),
+      }),
+    ),
   })
   .openapi("AuditLog");
 

@@ -88,6 +88,21 @@ export function auditLogToJson(log: tradev1.AuditLog): AuditLogJson {
       version: Number(e.version),
       data: { ...e.data },
     })),
+    transfers: log.transfers.map((t) => ({
+      order_id: t.orderId,
+      kind: t.kind,
+      status: t.status,
+      from_address: t.fromAddress,
+      to_address: t.toAddress,
+      contract: orNull(t.contract),
+      amount_base_units: t.amount,
+      tx_hash: orNull(t.txHash),
+      fee_base_units: orNull(t.fee),
+      attempts: t.attempts,
+      reason: orNull(t.reason),
+      created_at: t.createdAt,
+      updated_at: t.updatedAt,
+    })),
   };
 }
 
