@@ -108,6 +108,7 @@ async function auditFromDb(id: string) {
       version: Number(e.version),
       data: e.data,
     })),
+    transfers: [], // no agent runs here, so no sweep or refund is ever ordered
   };
 }
 
