@@ -8,3 +8,5 @@ export * from "./block/index.js";
 export * from "./follow/index.js";
 export * from "./follow/window.js";
 export * from "./agent/index.js";
+export * from "./keys/index.js";
+export * from "./transfer/index.js";

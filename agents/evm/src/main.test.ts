@@ -2,12 +2,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startFakeCoordinator, type FakeCoordinator } from "@ponte/agent-runtime/testing";
 import { eventually, startProcess, type RunningProcess } from "@ponte/common/testing";
-import { parseEther, Wallet } from "ethers";
+import { parseEther, type Contract } from "ethers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_MNEMONIC, deployToken, mined, startAnvil, type Anvil } from "./_test/anvil.js";
+import { createTrade, cursorHeight, deposits, leaseOf, NETWORK, startTestCoordinator, stockPool, tradeStatus, type TestCoordinator } from "./_test/coordinator.js";
 import { startRpcProxy } from "./_test/proxy.js";
+import { createEvmDeriver } from "./derive/index.js";
 
 // The built entry point, as operators run it (turbo builds before testing).
 const here = dirname(fileURLToPath(import.meta.url));
@@ -26,7 +27,7 @@ function writeConfig(name: string, patch: Record<string, unknown>): string {
 }
 
 async function run(env: Record<string, string | undefined>, readyLog?: string) {
-  const p = await startProcess({ name: "agent-evm", entry, env: { LOG_LEVEL: "info", METRICS_PORT: "0", ...env }, readyLog });
+  const p = await startProcess({ name: "agent-evm", entry, env: { LOG_LEVEL: "info", METRICS_PORT: "0", SEED_SOURCE: "env", ...env }, readyLog });
   procs.push(p);
   return p;
 }
@@ -55,25 +56,40 @@ describe("agent-evm main", () => {
   }, 30_000);
 });
 
-describe("agent-evm process against anvil", () => {
+describe("agent-evm process against anvil (real coordinator)", () => {
   let anvil: Anvil;
-  let fake: FakeCoordinator;
+  let token: Contract;
+  let tokenAddr: string;
+  let tc: TestCoordinator;
   beforeAll(async () => {
     anvil = await startAnvil();
-    fake = await startFakeCoordinator({ leaseTtlMs: 1_000, target: 8, lowWater: 1 });
+    token = await deployToken(anvil.wallet(0), "USDT", 6);
+    tokenAddr = (await token.getAddress()).toLowerCase();
+    tc = await startTestCoordinator({
+      ASSET_CONTRACT_OVERRIDES: JSON.stringify({ "anvil:USDT": tokenAddr }),
+      LEASE_TTL_MS: "1000",
+      ADDRESS_POOL_TARGET: "8",
+      ADDRESS_POOL_LOW_WATER: "1",
+    });
   }, 30_000);
   afterAll(async () => {
-    await fake?.stop();
+    await tc?.close();
     await anvil?.stop();
   });
 
   it("finds every deposit exactly once when killed (SIGKILL) mid catch-up and restarted", async () => {
-    const token = await deployToken(anvil.wallet(0), "USDT", 6);
-    const tokenAddr = await token.getAddress();
     await mined(token.getFunction("mint")(anvil.wallet(0).address, 10n ** 12n));
-    // The deposit addresses are the trades' (watched) ones; fund them over ~400 blocks.
-    const addrs = Array.from({ length: 4 }, () => Wallet.createRandom().address);
-    fake.watch(addrs.map((address, i) => ({ address, tradeId: `trd_${i}` })));
+    // Four sales on the agent's own first addresses (stored by an earlier run of it), funded over
+    // ~220 blocks, one deposit every 11 (at most one per 10-block batch). Each sale stays short of
+    // its amount (DEPOSIT_DETECTED), so the coordinator orders no sweep or refund that would put
+    // transactions of the agent's own on the chain.
+    const deriver = createEvmDeriver(AGENT_MNEMONIC);
+    await stockPool(tc.address, [0, 1, 2, 3].map((i) => deriver.derive(i)));
+    const trades = [];
+    for (let i = 0; i < 4; i++) {
+      trades.push(await (i % 2 === 0 ? createTrade(tc.sql, { symbol: "ETH", amount: parseEther("1") }) : createTrade(tc.sql, { symbol: "USDT", amount: 10n ** 9n, contract: tokenAddr })));
+    }
+    const addrs = trades.map((t) => t.address);
     const refs: string[] = [];
     for (let i = 0; i < 20; i++) {
       const to = addrs[i % addrs.length]!;
@@ -82,7 +98,7 @@ describe("agent-evm process against anvil", () => {
         const t = await mined(token.getFunction("transfer")(to, 1_000n + BigInt(i)));
         refs.push(`${t.hash}:${(await anvil.provider.getTransactionReceipt(t.hash))!.logs[0]!.index}`);
       }
-      await anvil.mine(20);
+      await anvil.mine(10);
     }
     const tip = await anvil.height();
     // A slow node, so the kill lands mid catch-up.
@@ -91,23 +107,44 @@ describe("agent-evm process against anvil", () => {
     const env = {
       EVM_CONFIG: file,
       EVM_SEED_MNEMONIC: AGENT_MNEMONIC,
-      COORDINATOR_ADDR: fake.address,
+      COORDINATOR_ADDR: tc.address,
       ASSET_CONTRACT_OVERRIDES: JSON.stringify({ "anvil:USDT": tokenAddr }),
     };
     try {
       const first = await run({ ...env, AGENT_ID: "agent-1" }, "Lease granted");
-      await eventually(() => (fake.cursor.block?.height ?? 0n) > tip / 3n, { timeout: 20_000 });
+      await eventually(async () => ((await cursorHeight(tc.sql)) ?? 0n) > tip / 3n, { timeout: 20_000 });
       await first.kill("SIGKILL");
-      const killedAt = fake.cursor.block!.height;
+      const killedAt = (await cursorHeight(tc.sql))!;
       expect(killedAt).toBeLessThan(tip);
 
+      // agent-1's lease lapses (1 s): agent-2 takes over from the coordinator's cursor.
       const second = await run({ ...env, AGENT_ID: "agent-2" }, "Lease granted");
-      await eventually(() => fake.cursor.block?.height === tip, { timeout: 30_000 });
-      for (const r of refs) expect(fake.deposits.get(r)?.reports, r).toBe(1);
-      expect(fake.deposits.size).toBe(refs.length);
-      expect(second.lines.join("\n")).not.toContain("abandon");
+      await eventually(async () => ((await cursorHeight(tc.sql)) ?? 0n) >= tip, { timeout: 30_000 });
+      // Stored once each, and nothing else; the 10 blocks after each deposit made it final.
+      const stored = await deposits(tc.sql);
+      for (const r of refs) expect(stored.get(r)?.status, r).toBe("CONFIRMED");
+      expect(stored.size).toBe(refs.length);
+      // Neither process reported a deposit the other (or itself) had reported: the second
+      // started after the cursor. (The one deposit of the killed process's last, unanswered
+      // call may show in no log, but it is stored.)
+      const logged = [...first.lines, ...second.lines].flatMap((l) => {
+        try {
+          const j = JSON.parse(l) as { msg?: string; tx_ref?: string };
+          return j.msg === "Deposit reported" && j.tx_ref ? [j.tx_ref] : [];
+        } catch {
+          return [];
+        }
+      });
+      expect(new Set(logged).size).toBe(logged.length);
+      expect(logged.every((r) => refs.includes(r))).toBe(true);
+      expect(logged.length).toBeGreaterThanOrEqual(refs.length - 1);
+      // The pool was topped up from index 4 on (0..3 were stored before).
+      expect((await tc.sql`SELECT 1 FROM deposit_addresses WHERE network = ${NETWORK} AND status = 'AVAILABLE'`).length).toBe(8);
+      expect([...first.lines, ...second.lines].join("\n")).not.toContain("abandon");
       await second.kill("SIGTERM");
       expect(second.lines.some((l) => l.includes("Lease released"))).toBe(true);
+      expect(await leaseOf(tc.sql)).toMatchObject({ holder: "agent-2", lapsed: true });
+      for (const t of trades) expect(await tradeStatus(tc.sql, t.tradeId)).toBe("DEPOSIT_DETECTED");
     } finally {
       await slow.stop();
     }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// One process per EVM network: EVM_CONFIG names the network's JSON config, EVM_SEED_MNEMONIC the
-// seed, COORDINATOR_ADDR the coordinator (see README).
+// One process per EVM network: EVM_CONFIG names the network's JSON config, SEED_SOURCE where the
+// seed is (vault; keystore or env for local development), COORDINATOR_ADDR the coordinator
+// (see README).
 import { createAgentCommon } from "@ponte/agent-runtime";
-import { ConfigError, installSignalHandlers } from "@ponte/common";
+import { loadSeed, type SeedHandle } from "@ponte/agent-runtime/keys";
+import { ConfigError, installSignalHandlers, PonteError } from "@ponte/common";
 import { startEvmAgent } from "./agent/index.js";
 import { loadEvmConfig } from "./config/index.js";
 
@@ -26,10 +28,27 @@ process.on("unhandledRejection", (err) => {
   void common.shutdown.shutdown("unhandled rejection").then(() => process.exit(1));
 });
 
+// The seed first: an agent that cannot sign must not take the lease and then fail every
+// transfer. Vault unreachable, sealed, a bad token or a missing secret stop it here, with the
+// key source's message (address, mount, path, status — never a token or the seed).
+let seed: SeedHandle;
 try {
-  await startEvmAgent(common, loaded);
+  seed = await loadSeed(loaded.seed, common.logger);
+} catch (err) {
+  if (!(err instanceof PonteError)) throw err;
+  common.logger.fatal({ code: err.code, details: err.details }, `The EVM agent cannot read its seed: ${err.message}`);
+  process.stderr.write(`The EVM agent cannot read its seed (${err.code}): ${err.message}\n`);
+  process.exit(1);
+}
+common.shutdown.onShutdown("seed", () => seed.close());
+
+try {
+  await startEvmAgent(common, { config: loaded.config, seed });
 } catch (err) {
   if (err instanceof ConfigError) fail(err);
+  if (err instanceof PonteError && err.code.startsWith("KEY_SOURCE_")) {
+    process.stderr.write(`The EVM agent cannot use its seed (${err.code}): ${err.message}\n`);
+  }
   common.logger.fatal({ err }, "The EVM agent could not start");
   await common.shutdown.shutdown("start-up failure");
   process.exit(1);

@@ -7,3 +7,4 @@ export * from "./watch/index.js";
 export * from "./pool/index.js";
 export * from "./report/index.js";
 export * from "./agent/index.js";
+export * from "./transfer/index.js";

@@ -84,3 +84,66 @@ export interface AgentIdentity {
   agentId: string;
   leaseEpoch: bigint;
 }
+
+/** One of the network's own wallets, as sent at registration (a key reference, never a key). */
+export interface SystemWallet {
+  kind: "hot" | "cold";
+  address: string;
+  /** null for a cold wallet (address only). */
+  derivationPath: string | null;
+  /** Where the agent finds the key, e.g. "vault:secret/ponte/agents/evm#seed"; null for cold. */
+  keyRef: string | null;
+  /** Hot only: native base units above which the coordinator moves the excess to cold. */
+  ceiling: bigint | null;
+}
+
+export type TransferKind = "SWEEP" | "REFUND" | "CUSTODIAL_SELL" | "REBALANCE" | "GAS_TOPUP";
+export type TransferStatus = "PENDING" | "SIGNED" | "BROADCAST" | "CONFIRMED" | "FAILED" | "SKIPPED";
+
+export const FINAL_TRANSFER_STATUSES: ReadonlySet<TransferStatus> = new Set(["CONFIRMED", "FAILED", "SKIPPED"]);
+
+/**
+ * One signed transaction of an order (or, with attempt 0 and an empty txHash, a report that
+ * needed no transaction: a refusal, a skip, a gas top-up that was already covered).
+ */
+export interface TransferAttempt {
+  attempt: number;
+  txHash: string;
+  /** Hex of the signed transaction, recorded (SIGNED) before it is broadcast. */
+  rawTx: string;
+  /** Account-based chains; null elsewhere and for attempt 0. */
+  nonce: bigint | null;
+  /** Native base units: the most it can cost while pending, what it cost once mined. */
+  fee: bigint;
+  status: TransferStatus;
+}
+
+export interface TransferOrder {
+  orderId: string;
+  kind: TransferKind;
+  tradeId: string | null;
+  fromAddress: string;
+  fromDerivationIndex: number;
+  toAddress: string;
+  /** Token contract or mint; null for the native asset. */
+  contract: string | null;
+  /** Base units; "0" for a gas top-up (the agent computes what to send). */
+  amount: bigint;
+  deductFee: boolean;
+  sourceTxRefs: string[];
+  /** Attempts the coordinator recorded: a restarted agent resumes from these. */
+  attempts: TransferAttempt[];
+  dependsOn: string | null;
+  status: TransferStatus;
+  /** SWEEP only: skip when the fee would exceed this (native base units); null = no limit. */
+  maxFee: bigint | null;
+}
+
+export interface TransferReport {
+  orderId: string;
+  attempt: TransferAttempt;
+  /** Why a transfer failed or was skipped (or how a no-transaction report came about). */
+  reason?: string;
+  /** The block of the mined transaction, for CONFIRMED and FAILED after mining. */
+  blockHeight?: bigint;
+}

@@ -89,7 +89,7 @@ export async function streamWatchSet(opts: {
       const fresh = await sql<Row[]>`
         SELECT d.address, d.trade_id, t.contract, t.monitoring_until, d.derivation_index
           FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
-         WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND d.assigned_at >= ${since}`;
+         WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND d.assigned_at >= ${since} AND t.monitoring_until > now()`;
       const upsert = fresh.filter((r) => !sent.has(r.address)).map(toWatched);
       for (const w of upsert) sent.set(w.address, w.watchUntil);
       const now = Date.now();

@@ -34,7 +34,8 @@ export function adapt<S>(
       out[name] = (call: ServerWritableStream<unknown, unknown>) => {
         fn(call).then(
           () => call.end(),
-          (err: unknown) => call.destroy(Object.assign(new Error(String((err as Error)?.message ?? err)), fail(err))),
+          // grpc-js sends a stream's status from an 'error' event (destroy() would never send one).
+          (err: unknown) => call.emit("error", fail(err)),
         );
       };
     } else {

@@ -35,8 +35,20 @@ interface Candidate {
 
 export function createBlockProcessor(
   common: { logger: Logger },
-  o: { rpc: EvmRpc; logs: LogFetcher; tokens: TokenConfig[]; watch: WatchView; network: string },
+  o: {
+    rpc: EvmRpc;
+    logs: LogFetcher;
+    tokens: TokenConfig[];
+    watch: WatchView;
+    network: string;
+    /**
+     * The network's own wallets: native value they send to a watched address is a gas top-up
+     * (a transfer order the coordinator follows by its reports), not a user's deposit.
+     */
+    ownAddresses?: readonly string[];
+  },
 ): BlockProcessor {
+  const own = new Set((o.ownAddresses ?? []).map((a) => a.toLowerCase()));
   const logger = common.logger.child({ network: o.network });
   // Contracts go out lower-case: the coordinator's registry stores EVM contracts that way and
   // matches a deposit's contract to its trade's exactly.
@@ -60,7 +72,7 @@ export function createBlockProcessor(
       const entry = o.watch.get(tx.to);
       if (!entry) continue;
       const value = BigInt(tx.value);
-      if (value === 0n) continue;
+      if (value === 0n || own.has(tx.from.toLowerCase())) continue;
       const hash = tx.hash.toLowerCase();
       out.push({
         deposit: { txRef: `${hash}:native`, txHash: hash, address: entry.address, contract: null, amount: value, from: getAddress(tx.from) },

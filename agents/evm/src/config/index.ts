@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ConfigError, parseConfig, z } from "@ponte/common";
-import { getAddress, Mnemonic } from "ethers";
+import { loadSeedConfig, type SeedSourceConfig } from "@ponte/agent-runtime/keys";
+import { getAddress, parseUnits } from "ethers";
 
 export type FinalityRule = { kind: "confirmations"; confirmations: number } | { kind: "finalized" };
 
@@ -34,6 +35,45 @@ export interface EvmConfig {
   logsMaxRange: number;
   pollIntervalMs: number;
   rpcTimeoutMs: number;
+  // The transfer settings below are optional so configs built in code (tests) need not spell
+  // them out; parseEvmConfig always fills them, and transferSettings() gives the defaults.
+  /** Optional cold wallet (address only) the coordinator rebalances the hot wallet's excess to. */
+  coldWallet?: string | null;
+  /** Native base units above which the hot wallet's excess goes to cold; null = no ceiling. */
+  hotCeiling?: bigint | null;
+  /** Cap on maxFeePerGas for every transfer, in wei. */
+  maxFeePerGas?: bigint;
+  /** A transfer not mined this many blocks after it was sent is replaced with a fee bump. */
+  replaceAfterBlocks?: number;
+  /** Gas limit floor for an ERC-20 transfer (the estimate, with a margin, is used when higher). */
+  erc20GasLimit?: bigint;
+  /** How often the hot wallet's balances are read for the metrics. */
+  balanceIntervalMs?: number;
+}
+
+export interface TransferSettings {
+  coldWallet: string | null;
+  hotCeiling: bigint | null;
+  maxFeePerGas: bigint;
+  replaceAfterBlocks: number;
+  erc20GasLimit: bigint;
+  balanceIntervalMs: number;
+}
+
+export const DEFAULT_MAX_FEE_PER_GAS_GWEI = 500;
+export const DEFAULT_REPLACE_AFTER_BLOCKS = 12;
+export const DEFAULT_ERC20_GAS_LIMIT = 65_000;
+export const DEFAULT_BALANCE_INTERVAL_MS = 30_000;
+
+export function transferSettings(c: EvmConfig): TransferSettings {
+  return {
+    coldWallet: c.coldWallet ?? null,
+    hotCeiling: c.hotCeiling ?? null,
+    maxFeePerGas: c.maxFeePerGas ?? gweiToWei(DEFAULT_MAX_FEE_PER_GAS_GWEI),
+    replaceAfterBlocks: c.replaceAfterBlocks ?? DEFAULT_REPLACE_AFTER_BLOCKS,
+    erc20GasLimit: c.erc20GasLimit ?? BigInt(DEFAULT_ERC20_GAS_LIMIT),
+    balanceIntervalMs: c.balanceIntervalMs ?? DEFAULT_BALANCE_INTERVAL_MS,
+  };
 }
 
 const httpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
@@ -75,6 +115,22 @@ const ConfigFile = z
     logs_max_range: z.number().int().min(1).max(100_000).default(2_000),
     poll_interval_ms: z.number().int().min(50).max(600_000).default(2_000),
     rpc_timeout_ms: z.number().int().min(100).max(300_000).default(15_000),
+    cold_wallet: z
+      .string()
+      .transform((v, ctx) => {
+        try {
+          return getAddress(v);
+        } catch {
+          ctx.addIssue({ code: "custom", message: "must be a 0x-prefixed 20-byte address (with a valid EIP-55 checksum when mixed-case)" });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+    hot_ceiling: z.string().regex(/^\d{1,78}$/, { error: "must be a decimal string of native base units (wei)" }).optional(),
+    max_fee_per_gas_gwei: z.number().positive().max(1_000_000).default(DEFAULT_MAX_FEE_PER_GAS_GWEI),
+    replace_after_blocks: z.number().int().min(1).max(10_000).default(DEFAULT_REPLACE_AFTER_BLOCKS),
+    erc20_gas_limit: z.number().int().min(21_000).max(10_000_000).default(DEFAULT_ERC20_GAS_LIMIT),
+    balance_interval_ms: z.number().int().min(100).max(3_600_000).default(DEFAULT_BALANCE_INTERVAL_MS),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -91,12 +147,10 @@ const ConfigFile = z
     });
   });
 
-const SeedEnv = z.object({
-  EVM_SEED_MNEMONIC: z
-    .string({ error: "is required (the BIP39 mnemonic deposit addresses derive from)" })
-    // The message never echoes the value: it is a secret.
-    .refine((m) => Mnemonic.isValidMnemonic(m.trim().replace(/\s+/g, " ")), { error: "is not a valid BIP39 mnemonic" }),
-});
+/** The variable SEED_SOURCE=env reads (local development only). */
+export const EVM_DEV_SEED_VARIABLE = "EVM_SEED_MNEMONIC";
+/** VAULT_SEED_PATH when unset. */
+export const EVM_DEFAULT_VAULT_PATH = "ponte/agents/evm";
 
 /**
  * Replaces ${NAME} and ${NAME:-default} in every string of the file with the environment, so
@@ -138,11 +192,26 @@ export function parseEvmConfig(json: unknown, env: NodeJS.ProcessEnv = {}): EvmC
     logsMaxRange: c.logs_max_range,
     pollIntervalMs: c.poll_interval_ms,
     rpcTimeoutMs: c.rpc_timeout_ms,
+    coldWallet: c.cold_wallet ?? null,
+    hotCeiling: c.hot_ceiling === undefined ? null : BigInt(c.hot_ceiling),
+    maxFeePerGas: gweiToWei(c.max_fee_per_gas_gwei),
+    replaceAfterBlocks: c.replace_after_blocks,
+    erc20GasLimit: BigInt(c.erc20_gas_limit),
+    balanceIntervalMs: c.balance_interval_ms,
   };
 }
 
-/** Reads EVM_CONFIG (a JSON file) and EVM_SEED_MNEMONIC; every error names the field (and the file). */
-export function loadEvmConfig(env: NodeJS.ProcessEnv = process.env): { config: EvmConfig; mnemonic: string } {
+// The cap is written in gwei (how operators think of it) and may be fractional on L2s (0.5).
+export function gweiToWei(gwei: number): bigint {
+  return parseUnits(gwei.toFixed(9).replace(/\.?0+$/, ""), "gwei");
+}
+
+/**
+ * Reads EVM_CONFIG (a JSON file) and where the seed comes from (SEED_SOURCE=vault|keystore, or
+ * env with EVM_SEED_MNEMONIC in local development); every error names the field (and the file)
+ * and none repeats a secret. The seed itself is read later, by loadSeed().
+ */
+export function loadEvmConfig(env: NodeJS.ProcessEnv = process.env): { config: EvmConfig; seed: SeedSourceConfig } {
   const path = env.EVM_CONFIG;
   if (!path) throw new ConfigError([{ field: "EVM_CONFIG", message: "is required (path to the network's JSON config, e.g. agents/evm/config/polygon.json)" }]);
   let json: unknown;
@@ -159,8 +228,8 @@ export function loadEvmConfig(env: NodeJS.ProcessEnv = process.env): { config: E
     throw err;
   }
   config = applyContractOverrides(config, env.ASSET_CONTRACT_OVERRIDES);
-  const seed = parseConfig(SeedEnv, env);
-  return { config, mnemonic: seed.EVM_SEED_MNEMONIC.trim().replace(/\s+/g, " ") };
+  const seed = loadSeedConfig(env, { defaultPath: EVM_DEFAULT_VAULT_PATH, devSeedVariable: EVM_DEV_SEED_VARIABLE });
+  return { config, seed };
 }
 
 /**

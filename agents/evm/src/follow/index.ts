@@ -13,6 +13,8 @@ export interface EvmFollowerDeps {
   rpc: EvmRpc;
   heads: HeadWatcher;
   logs: LogFetcher;
+  /** The hot wallet: its gas top-ups to deposit addresses are not deposits. */
+  ownAddresses?: readonly string[];
 }
 
 /** Within this many blocks of the head, token logs are read by block hash instead of by range. */
@@ -33,7 +35,7 @@ export function createEvmFollower(common: { logger: Logger }, deps: EvmFollowerD
   return (ctx: FollowerContext): Follower => {
     const { config, rpc, heads } = deps;
     const logger = common.logger.child({ network: config.network });
-    const processor = createBlockProcessor({ logger }, { rpc, logs: deps.logs, tokens: config.tokens, watch: ctx.watch, network: config.network });
+    const processor = createBlockProcessor({ logger }, { rpc, logs: deps.logs, tokens: config.tokens, watch: ctx.watch, network: config.network, ownAddresses: deps.ownAddresses });
     const window = new BlockWindow();
     let cursor: BlockRef | null = ctx.cursor.block;
     window.reset(cursor);

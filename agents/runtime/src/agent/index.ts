@@ -18,7 +18,8 @@ import { createLease, type LeaseTerm } from "../lease/index.js";
 import { createAgentMetrics, type AgentMetrics } from "../metrics/index.js";
 import { createPoolKeeper, type DeriveAddress } from "../pool/index.js";
 import { createReporter, isLeaseLost, type Reporter } from "../report/index.js";
-import type { ChainFamily, CursorState } from "../types.js";
+import { consumeTransferOrders, createTransferReportSink, createTransferRunner, type TransferExecutor } from "../transfer/index.js";
+import type { ChainFamily, CursorState, SystemWallet } from "../types.js";
 import { createWatchSet, type WatchView } from "../watch/index.js";
 
 /** What every factory of an agent process receives (conventions: one `common`). */
@@ -46,6 +47,16 @@ export interface FollowerContext {
   reportReorg: Reporter["reportReorg"];
 }
 
+/** What a family's transfer executor gets for one lease term. */
+export interface TransferTermContext {
+  network: string;
+  logger: Logger;
+  metrics: AgentMetrics;
+  /** Aborted when the term ends: no signing or reporting after it. */
+  signal: AbortSignal;
+  epoch: bigint;
+}
+
 export interface Follower {
   /** Follows the chain until ctx.signal aborts. Throwing restarts a fresh follower from the cursor, after a backoff. */
   run(): Promise<void>;
@@ -62,6 +73,13 @@ export interface ChainPlugin {
   normalizeAddress?: (address: string) => string;
   deriveAddress: DeriveAddress;
   createFollower(ctx: FollowerContext): Follower | Promise<Follower>;
+  /** The network's hot (and cold) wallet, sent at registration. */
+  systemWallets?: SystemWallet[];
+  /**
+   * Executes transfer orders while this agent holds the lease (one executor per term, so a
+   * standby that takes over starts from the coordinator's records). Absent: the agent only watches.
+   */
+  createTransferExecutor?(ctx: TransferTermContext): TransferExecutor;
 }
 
 export interface AgentHandle {
@@ -115,6 +133,7 @@ export async function runAgent(
     family: plugin.family,
     chainId: plugin.chainId,
     version: plugin.version ?? "0.0.0",
+    systemWallets: plugin.systemWallets,
     metrics,
     defaultTtlMs: opts.leaseDefaultTtlMs,
   });
@@ -129,6 +148,7 @@ export async function runAgent(
     const reporter = createReporter({ logger }, { client, metrics, identity: term.identity, signal: term.signal, onLeaseLost: term.lost });
     const watchRun = watch.run(term.identity, term.signal, term.lost);
     const poolRun = pool.run(term.identity, term.signal, term.lost);
+    const transfersRun = runTransfers(term);
     // An upsert is an allocation (a trade took a pool address): top the pool up.
     const unsubscribe = watch.onChange(() => pool.poke());
     const getCursor = () =>
@@ -181,9 +201,25 @@ export async function runAgent(
       }
     } finally {
       unsubscribe();
-      await Promise.allSettled([watchRun, poolRun]);
+      await Promise.allSettled([watchRun, poolRun, transfersRun]);
     }
   };
+
+  // Transfers run beside the follower for the whole term: signing needs the lease (the
+  // coordinator fences a stale epoch, so a SIGNED report — and with it the broadcast — of an
+  // agent that lost the lease is refused), watching does not need transfers.
+  async function runTransfers(term: LeaseTerm): Promise<void> {
+    if (!plugin.createTransferExecutor) return;
+    const executor = plugin.createTransferExecutor({ network: plugin.network, logger, metrics, signal: term.signal, epoch: term.epoch });
+    const report = createTransferReportSink({ logger }, { client, identity: term.identity, signal: term.signal, metrics, onLeaseLost: term.lost });
+    const runner = createTransferRunner({ logger }, { network: plugin.network, executor, report, signal: term.signal, metrics, onLeaseLost: term.lost });
+    try {
+      await consumeTransferOrders({ logger }, { client, identity: term.identity, signal: term.signal, runner, onLeaseLost: term.lost });
+    } finally {
+      await runner.drain();
+      metrics.setTransfersInFlight(0);
+    }
+  }
 
   lease.start(onTerm);
   logger.info({ agent_id: config.agentId, family: plugin.family, chain_id: plugin.chainId }, "Agent started; registering with the coordinator");

@@ -11,6 +11,12 @@ import type {
   PoolStatus,
   ProcessedBlock,
   ReorgNotice,
+  SystemWallet,
+  TransferAttempt,
+  TransferKind,
+  TransferOrder,
+  TransferReport,
+  TransferStatus,
   WatchEntry,
 } from "../types.js";
 
@@ -20,6 +26,12 @@ export interface WatchMessage {
   remove: string[];
   snapshotComplete: boolean;
 }
+
+/**
+ * One message of the transfer-order stream: an order, or one that could not be read (the
+ * consumer reports it FAILED with the reason rather than guessing at it).
+ */
+export type TransferOrderMessage = { ok: true; order: TransferOrder } | { ok: false; orderId: string; reason: string };
 
 export interface BlocksReport {
   blocks: ProcessedBlock[];
@@ -33,7 +45,10 @@ export interface BlocksReport {
  * when the coordinator is unreachable.
  */
 export interface CoordinatorClient {
-  register(identity: AgentIdentity, o: { family: ChainFamily; chainId: string; version: string }): Promise<LeaseGrant>;
+  register(
+    identity: AgentIdentity,
+    o: { family: ChainFamily; chainId: string; version: string; systemWallets?: SystemWallet[] },
+  ): Promise<LeaseGrant>;
   release(identity: AgentIdentity): Promise<void>;
   getCursor(identity: AgentIdentity): Promise<CursorState>;
   /** The watch stream; iterate it, call cancel() to stop. Errors are converted PonteErrors. */
@@ -42,6 +57,10 @@ export interface CoordinatorClient {
   addDepositAddresses(identity: AgentIdentity, addresses: DerivedAddress[]): Promise<PoolStatus>;
   reportBlocks(identity: AgentIdentity, report: BlocksReport): Promise<CursorState>;
   reportReorg(identity: AgentIdentity, reorg: ReorgNotice): Promise<number>;
+  /** Pending transfer orders (with their recorded attempts), then new ones; cancel() to stop. */
+  streamTransferOrders(identity: AgentIdentity): { messages: AsyncIterable<TransferOrderMessage>; cancel(): void };
+  /** Resolves once the coordinator stored the report (idempotent on order, attempt, status). */
+  reportTransfer(identity: AgentIdentity, report: TransferReport): Promise<number>;
   close(): void;
 }
 
@@ -90,6 +109,13 @@ export function createCoordinatorClient(o: {
         family: FAMILY[r.family],
         chainId: r.chainId,
         version: r.version,
+        systemWallets: (r.systemWallets ?? []).map((w) => ({
+          kind: w.kind,
+          address: w.address,
+          derivationPath: w.derivationPath ?? "",
+          keyRef: w.keyRef ?? "",
+          ceiling: w.ceiling === null ? "" : w.ceiling.toString(),
+        })),
       });
       return { granted: res.granted, epoch: res.leaseEpoch, ttlMs: res.leaseTtlMs, holder: res.holderAgentId };
     },
@@ -145,10 +171,115 @@ export function createCoordinatorClient(o: {
       });
       return res.accepted;
     },
+    streamTransferOrders(identity) {
+      const stream: ClientReadableStream<agentv1.TransferOrder> = client.streamTransferOrders({ identity: toIdentity(identity) });
+      async function* messages(): AsyncGenerator<TransferOrderMessage> {
+        try {
+          for await (const o of stream as AsyncIterable<agentv1.TransferOrder>) yield fromTransferOrder(o);
+        } catch (err) {
+          throw fromGrpcError(err);
+        }
+      }
+      return { messages: messages(), cancel: () => stream.cancel() };
+    },
+    async reportTransfer(identity, report) {
+      const res = await call<agentv1.TransferReport, agentv1.ReportAck>(client.reportTransfer, {
+        identity: toIdentity(identity),
+        orderId: report.orderId,
+        attempt: toAttempt(report.attempt),
+        reason: report.reason ?? "",
+        blockHeight: report.blockHeight ?? 0n,
+      });
+      return res.accepted;
+    },
     close() {
       client.close();
     },
   };
+}
+
+const toSystemWallet = (w: SystemWallet): agentv1.SystemWallet => ({
+  kind: w.kind,
+  address: w.address,
+  derivationPath: w.derivationPath ?? "",
+  keyRef: w.keyRef ?? "",
+  ceiling: w.ceiling === null ? "" : w.ceiling.toString(),
+});
+
+const KIND: Record<TransferKind, agentv1.TransferKind> = {
+  SWEEP: agentv1.TransferKind.TRANSFER_KIND_SWEEP,
+  REFUND: agentv1.TransferKind.TRANSFER_KIND_REFUND,
+  CUSTODIAL_SELL: agentv1.TransferKind.TRANSFER_KIND_CUSTODIAL_SELL,
+  REBALANCE: agentv1.TransferKind.TRANSFER_KIND_REBALANCE,
+  GAS_TOPUP: agentv1.TransferKind.TRANSFER_KIND_GAS_TOPUP,
+};
+const STATUS: Record<TransferStatus, agentv1.TransferStatus> = {
+  PENDING: agentv1.TransferStatus.TRANSFER_STATUS_PENDING,
+  SIGNED: agentv1.TransferStatus.TRANSFER_STATUS_SIGNED,
+  BROADCAST: agentv1.TransferStatus.TRANSFER_STATUS_BROADCAST,
+  CONFIRMED: agentv1.TransferStatus.TRANSFER_STATUS_CONFIRMED,
+  FAILED: agentv1.TransferStatus.TRANSFER_STATUS_FAILED,
+  SKIPPED: agentv1.TransferStatus.TRANSFER_STATUS_SKIPPED,
+};
+const invert = <K extends string, V>(m: Record<K, V>) => new Map<V, K>(Object.entries(m).map(([k, v]) => [v as V, k as K]));
+const KIND_OF = invert(KIND);
+const STATUS_OF = invert(STATUS);
+
+export const toAttempt = (a: TransferAttempt): agentv1.TransferAttempt => ({
+  attempt: a.attempt,
+  txHash: a.txHash,
+  rawTx: a.rawTx,
+  nonce: a.nonce === null ? "" : a.nonce.toString(),
+  fee: a.fee.toString(),
+  status: STATUS[a.status],
+});
+
+class MalformedOrder extends Error {}
+const DECIMAL = /^\d{1,78}$/;
+const need = <T>(v: T | undefined, what: string): T => {
+  if (v === undefined) throw new MalformedOrder(what);
+  return v;
+};
+const baseUnits = (s: string, field: string): bigint => {
+  if (!DECIMAL.test(s)) throw new MalformedOrder(`${field} must be a decimal string of base units`);
+  return BigInt(s);
+};
+
+/** Proto → domain at the edge; anything unreadable makes the whole order unreadable. */
+export function fromTransferOrder(o: agentv1.TransferOrder): TransferOrderMessage {
+  try {
+    if (!o.orderId) throw new MalformedOrder("order_id is empty");
+    const attempts = o.attempts.map((a, i): TransferAttempt => ({
+      attempt: a.attempt,
+      txHash: a.txHash,
+      rawTx: a.rawTx,
+      nonce: a.nonce === "" ? null : baseUnits(a.nonce, `attempts.${i}.nonce`),
+      fee: a.fee === "" ? 0n : baseUnits(a.fee, `attempts.${i}.fee`),
+      status: need(STATUS_OF.get(a.status), `attempts.${i}.status is unknown`),
+    }));
+    return {
+      ok: true,
+      order: {
+        orderId: o.orderId,
+        kind: need(KIND_OF.get(o.kind), `kind ${o.kind} is unknown`),
+        tradeId: o.tradeId === "" ? null : o.tradeId,
+        fromAddress: o.fromAddress,
+        fromDerivationIndex: o.fromDerivationIndex,
+        toAddress: o.toAddress,
+        contract: o.contract === "" ? null : o.contract,
+        amount: baseUnits(o.amount, "amount"),
+        deductFee: o.deductFee,
+        sourceTxRefs: o.sourceTxRefs,
+        attempts: attempts.sort((a, b) => a.attempt - b.attempt),
+        dependsOn: o.dependsOnOrderId === "" ? null : o.dependsOnOrderId,
+        status: o.status === agentv1.TransferStatus.TRANSFER_STATUS_UNSPECIFIED ? "PENDING" : need(STATUS_OF.get(o.status), `status ${o.status} is unknown`),
+        maxFee: o.maxFee === "" ? null : baseUnits(o.maxFee, "max_fee"),
+      },
+    };
+  } catch (err) {
+    if (err instanceof MalformedOrder) return { ok: false, orderId: o.orderId, reason: `malformed order: ${err.message}` };
+    throw err;
+  }
 }
 
 const toIdentity = (i: AgentIdentity): agentv1.AgentIdentity => ({

@@ -1,6 +1,8 @@
 // The environment form of a key source. Secrets (VAULT_TOKEN, VAULT_SECRET_ID,
-// KEYSTORE_PASSPHRASE) have no defaults, and no error message repeats a value.
-import { env, parseConfig, z } from "@ponte/common";
+// KEYSTORE_PASSPHRASE, the development seed variable) have no defaults, and no error message
+// repeats a value.
+import { ConfigError, env, parseConfig, z } from "@ponte/common";
+import { DEFAULT_DEV_SEED_VARIABLE } from "./env.js";
 import type { SeedSourceConfig } from "./types.js";
 import { DEFAULT_APPROLE_MOUNT, DEFAULT_KV_MOUNT, DEFAULT_SEED_FIELD, DEFAULT_VAULT_TIMEOUT_MS, VAULT_PATH_RE } from "./vault.js";
 
@@ -15,12 +17,20 @@ const credential = z.string().trim().min(1, { error: "is empty" });
 export interface SeedEnvOptions {
   /** VAULT_SEED_PATH when unset, per network family (e.g. "ponte/agents/evm"). */
   defaultPath?: string;
+  /**
+   * The variable SEED_SOURCE=env reads the seed from (e.g. "EVM_SEED_MNEMONIC");
+   * SEED_MNEMONIC when unset.
+   */
+  devSeedVariable?: string;
 }
 
 export function seedEnvSchema(opts: SeedEnvOptions = {}) {
   return z
     .object({
-      SEED_SOURCE: z.enum(["vault", "keystore"], { error: "is required: vault (production) or keystore (local development)" }),
+      SEED_SOURCE: z.enum(["vault", "keystore", "env"], {
+        error: "is required: vault (production), or keystore or env (local development only)",
+      }),
+      NODE_ENV: optional(z.string()),
       VAULT_ADDR: optional(z.string().url({ error: "must be a URL, e.g. https://vault.internal:8200" })),
       VAULT_TOKEN: optional(credential),
       VAULT_ROLE_ID: optional(credential),
@@ -39,6 +49,12 @@ export function seedEnvSchema(opts: SeedEnvOptions = {}) {
     })
     .superRefine((e, ctx) => {
       const need = (field: string, message: string) => ctx.addIssue({ code: "custom", path: [field], message });
+      if (e.SEED_SOURCE === "env") {
+        // A seed in the environment is readable by anything that can read the process's
+        // environment: tolerable on a laptop, never on a production host.
+        if (e.NODE_ENV === "production") need("SEED_SOURCE", "env is for local development and is refused when NODE_ENV=production: use vault");
+        return;
+      }
       if (e.SEED_SOURCE === "keystore") {
         if (!e.KEYSTORE_FILE) need("KEYSTORE_FILE", "is required when SEED_SOURCE=keystore");
         if (!e.KEYSTORE_PASSPHRASE) need("KEYSTORE_PASSPHRASE", "is required when SEED_SOURCE=keystore");
@@ -64,6 +80,12 @@ export const SeedEnv = seedEnvSchema();
 /** Reads the key source from the environment once, at start-up; ConfigError names each bad variable. */
 export function loadSeedConfig(input: NodeJS.ProcessEnv = process.env, opts: SeedEnvOptions = {}): SeedSourceConfig {
   const e = parseConfig(seedEnvSchema(opts), input);
+  if (e.SEED_SOURCE === "env") {
+    const variable = opts.devSeedVariable ?? DEFAULT_DEV_SEED_VARIABLE;
+    const value = input[variable];
+    if (value === undefined || value.trim() === "") throw new ConfigError([{ field: variable, message: "is required when SEED_SOURCE=env" }]);
+    return { source: "env", variable, value };
+  }
   if (e.SEED_SOURCE === "keystore") {
     return { source: "keystore", file: e.KEYSTORE_FILE!, passphrase: e.KEYSTORE_PASSPHRASE! };
   }

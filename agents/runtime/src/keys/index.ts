@@ -1,9 +1,10 @@
 // Where an agent's master seed comes from: Vault KV v2 in production, an encrypted keystore
-// file in local development. The seed stays in this process's memory: loadSeed() returns a
+// file or (explicitly, never in production) an environment variable in local development. The seed stays in this process's memory: loadSeed() returns a
 // handle whose toJSON/inspect show only the source, reference and fingerprint.
 import { inspect } from "node:util";
 import { PonteError, type Logger } from "@ponte/common";
 import { parseSeedMaterial, wipe, describe, type SeedMaterial } from "./material.js";
+import { createEnvSource } from "./env.js";
 import { createKeystoreSource } from "./keystore.js";
 import type { KeySource } from "./source.js";
 import type { SeedAccess, SeedHandle, SeedSourceConfig } from "./types.js";
@@ -11,7 +12,7 @@ import { closedError, createVaultSource } from "./vault.js";
 
 export type { SeedKind } from "./material.js";
 export { parseSeedMaterial } from "./material.js";
-export type { KeystoreSeedConfig, SeedAccess, SeedHandle, SeedSourceConfig, VaultAuthConfig, VaultSeedConfig } from "./types.js";
+export type { EnvSeedConfig, KeystoreSeedConfig, SeedAccess, SeedHandle, SeedSourceConfig, VaultAuthConfig, VaultSeedConfig } from "./types.js";
 export {
   createKeystore,
   decryptKeystore,
@@ -22,6 +23,7 @@ export {
   type KeystoreFile,
 } from "./keystore.js";
 export { loadSeedConfig, seedEnvSchema, SeedEnv, type SeedEnvOptions } from "./config.js";
+export { DEFAULT_DEV_SEED_VARIABLE } from "./env.js";
 export { DEFAULT_APPROLE_MOUNT, DEFAULT_KV_MOUNT, DEFAULT_SEED_FIELD, DEFAULT_VAULT_TIMEOUT_MS } from "./vault.js";
 
 /**
@@ -31,7 +33,12 @@ export { DEFAULT_APPROLE_MOUNT, DEFAULT_KV_MOUNT, DEFAULT_SEED_FIELD, DEFAULT_VA
  * KEY_SOURCE_INVALID (field missing, not a seed): the agent should refuse to start.
  */
 export async function loadSeed(config: SeedSourceConfig, logger: Logger): Promise<SeedHandle> {
-  const source = config.source === "vault" ? createVaultSource(config, logger) : createKeystoreSource(config, logger);
+  const source =
+    config.source === "vault"
+      ? createVaultSource(config, logger)
+      : config.source === "keystore"
+        ? createKeystoreSource(config, logger)
+        : createEnvSource(config);
   let material: SeedMaterial;
   let version: number | null;
   try {

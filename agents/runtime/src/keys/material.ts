@@ -69,5 +69,6 @@ function invalid(where: Record<string, unknown>, reason: string, what: string, e
 export function describe(where: Record<string, unknown>): string {
   if (where.source === "vault") return `vault ${String(where.mount)}/${String(where.path)} field "${String(where.field)}"`;
   if (where.source === "keystore") return `keystore ${String(where.file)}`;
+  if (where.source === "env") return `environment variable ${String(where.variable)}`;
   return "the key source";
 }

@@ -33,7 +33,18 @@ export interface KeystoreSeedConfig {
   passphrase: string;
 }
 
-export type SeedSourceConfig = VaultSeedConfig | KeystoreSeedConfig;
+/**
+ * Development only: the seed from an environment variable. loadSeedConfig refuses it when
+ * NODE_ENV=production.
+ */
+export interface EnvSeedConfig {
+  source: "env";
+  /** The variable's name: the key reference is `env:<variable>`. */
+  variable: string;
+  value: string;
+}
+
+export type SeedSourceConfig = VaultSeedConfig | KeystoreSeedConfig | EnvSeedConfig;
 
 /** What signing and derivation code may read. */
 export interface SeedAccess {
@@ -50,10 +61,10 @@ export interface SeedHandle extends SeedAccess {
   readonly source: SeedSourceConfig["source"];
   /**
    * Where the seed lives, safe to store and log (a key reference, never the key):
-   * `vault:<mount>/<path>#<field>` or `keystore:<file>`.
+   * `vault:<mount>/<path>#<field>`, `keystore:<file>` or `env:<variable>`.
    */
   readonly ref: string;
-  /** KV v2 version read last; null for a keystore. */
+  /** KV v2 version read last; null for a keystore or env. */
   readonly version: number | null;
   /**
    * Confirms the source still vouches for this process: for Vault, the token is looked up

@@ -1,7 +1,7 @@
 import { delay, PonteError, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
-import type { AgentIdentity, ChainFamily } from "../types.js";
+import type { AgentIdentity, ChainFamily, SystemWallet } from "../types.js";
 
 /** One period of leadership: from a grant to its loss (or shutdown). */
 export interface LeaseTerm {
@@ -30,6 +30,11 @@ export interface LeaseOptions {
   family: ChainFamily;
   chainId: string;
   version: string;
+  /**
+   * Sent when asking for the lease (epoch 0), not with every renewal: the coordinator records
+   * them when a term starts, and a heartbeat stays a small write.
+   */
+  systemWallets?: SystemWallet[];
   metrics: AgentMetrics;
   /** Used until the coordinator tells its TTL (and when it says 0). */
   defaultTtlMs?: number;
@@ -117,7 +122,12 @@ export function createLease(common: { logger: Logger }, o: LeaseOptions): Lease 
     while (!stopAc.signal.aborted) {
       let waitMs: number;
       try {
-        const g = await o.client.register(identity(epoch), { family: o.family, chainId: o.chainId, version: o.version });
+        const g = await o.client.register(identity(epoch), {
+          family: o.family,
+          chainId: o.chainId,
+          version: o.version,
+          systemWallets: epoch === 0n ? o.systemWallets : undefined,
+        });
         failures = 0;
         if (g.ttlMs > 0) ttlMs = g.ttlMs;
         waitMs = ttlMs / 3;

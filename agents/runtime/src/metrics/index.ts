@@ -18,6 +18,13 @@ export interface AgentMetrics {
   setWatched(n: number): void;
   setPoolAvailable(n: number): void;
   coordinatorRetry(method: string): void;
+  /** A system wallet's balance in whole units (a float: for dashboards only, never for money). */
+  setWalletBalance(asset: string, units: number): void;
+  transferReport(status: string): void;
+  /** An order's execution threw (it is retried); counts what operators should look at. */
+  transferError(): void;
+  transferReplaced(): void;
+  setTransfersInFlight(n: number): void;
 }
 
 export function createAgentMetrics(registry: Registry, network: string): AgentMetrics {
@@ -32,6 +39,11 @@ export function createAgentMetrics(registry: Registry, network: string): AgentMe
   const lease = new Gauge({ name: "ponte_agent_lease_held", help: "1 while this agent holds the network's lease", labelNames: ["network"], registers: [registry] });
   const watched = new Gauge({ name: "ponte_agent_watched_addresses", help: "Addresses in the watch set", labelNames: ["network"], registers: [registry] });
   const pool = new Gauge({ name: "ponte_agent_pool_available_addresses", help: "Unused deposit addresses in the pool, as last reported", labelNames: ["network"], registers: [registry] });
+  const balance = new Gauge({ name: "ponte_agent_wallet_balance", help: "Hot wallet balance in whole units of the asset", labelNames: ["network", "asset"], registers: [registry] });
+  const transferReports = new Counter({ name: "ponte_agent_transfer_reports_total", help: "Transfer reports acknowledged by the coordinator, by status", labelNames: ["network", "status"], registers: [registry] });
+  const transferErrors = new Counter({ name: "ponte_agent_transfer_errors_total", help: "Transfer order executions that threw and were retried", labelNames: ["network"], registers: [registry] });
+  const transferReplaced = new Counter({ name: "ponte_agent_transfer_replacements_total", help: "Stuck transfers replaced with a fee bump", labelNames: ["network"], registers: [registry] });
+  const transfersInFlight = new Gauge({ name: "ponte_agent_transfers_in_flight", help: "Transfer orders being executed", labelNames: ["network"], registers: [registry] });
   const retries = new Counter({ name: "ponte_agent_coordinator_retries_total", help: "Coordinator calls retried after a transient error", labelNames: ["network", "method"], registers: [registry] });
 
   let headH: bigint | undefined;
@@ -75,6 +87,21 @@ export function createAgentMetrics(registry: Registry, network: string): AgentMe
     },
     coordinatorRetry(method) {
       retries.inc({ network, method });
+    },
+    setWalletBalance(asset, units) {
+      balance.set({ network, asset }, units);
+    },
+    transferReport(status) {
+      transferReports.inc({ network, status });
+    },
+    transferError() {
+      transferErrors.inc(labels);
+    },
+    transferReplaced() {
+      transferReplaced.inc(labels);
+    },
+    setTransfersInFlight(n) {
+      transfersInFlight.set(labels, n);
     },
   };
 }

@@ -1,31 +1,37 @@
 import { createLogger, createRegistry } from "@ponte/common";
 import { eventually } from "@ponte/common/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createCoordinatorClient } from "../client/index.js";
 import { createAgentMetrics } from "../metrics/index.js";
-import { startFakeCoordinator } from "../testing/index.js";
 import { fakeDerive } from "../_test/common.js";
+import { createTrades, metricValue, poolOf, registerAgent, startTestCoordinator, stockPool, uniqueNetwork, type TestCoordinator } from "../_test/coordinator.js";
 import { createPoolKeeper } from "./index.js";
 
 const logger = createLogger({ name: "pool-test", level: "silent" });
+// A lease that outlives each test (nothing renews it here), also across a coordinator restart.
+let tc: TestCoordinator;
+beforeAll(async () => {
+  tc = await startTestCoordinator({ LEASE_TTL_MS: "60000" });
+});
+afterAll(async () => tc?.close());
+
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-const identity = { network: "testnet", agentId: "agent-p", leaseEpoch: 3n };
 
+/** The pool's target is the coordinator's setting: restart it with this test's. */
 async function setup(target: number) {
-  const fake = await startFakeCoordinator({ target, lowWater: Math.floor(target / 4) });
-  cleanups.push(() => fake.stop());
-  fake.lease = { holder: "agent-p", epoch: 3n, ttlMs: 60_000, expiresAt: Date.now() + 60_000 };
-  const client = createCoordinatorClient({ address: fake.address, logger });
+  await tc.restart({ ADDRESS_POOL_TARGET: String(target), ADDRESS_POOL_LOW_WATER: String(Math.floor(target / 4)) });
+  const network = uniqueNetwork();
+  const client = createCoordinatorClient({ address: tc.address, logger });
   cleanups.push(() => client.close());
-  const metrics = createAgentMetrics(createRegistry("pool-test"), "testnet");
+  const metrics = createAgentMetrics(createRegistry("pool-test"), network);
   const derived: number[] = [];
   const pool = createPoolKeeper({ logger }, {
     client,
     metrics,
-    network: "testnet",
+    network,
     intervalMs: 60_000,
     debounceMs: 10,
     derive: (i) => {
@@ -33,56 +39,81 @@ async function setup(target: number) {
       return fakeDerive(i);
     },
   });
-  return { fake, pool, derived };
+  const run = (identity: Parameters<typeof pool.run>[0]) => {
+    const ac = new AbortController();
+    const p = pool.run(identity, ac.signal, () => {});
+    cleanups.push(async () => {
+      ac.abort();
+      await p;
+    });
+  };
+  const available = async () => (await poolOf(tc.sql, network)).filter((a) => a.status === "AVAILABLE").length;
+  return { network, pool, derived, metrics, run, available };
 }
 
-describe("address pool keeper", () => {
+describe("address pool keeper (real coordinator)", () => {
   it("fills an empty pool to its target from index 0, in chunks of at most 500", async () => {
-    const { fake, pool, derived } = await setup(1_200);
-    const addCalls = () => fake.calls.filter((c) => c.method === "AddDepositAddresses").length;
+    const { network, pool, derived } = await setup(1_200);
+    const identity = await registerAgent(tc.address, network, "agent-p");
     const r = await pool.refill(identity);
     expect(r).toEqual({ available: 1_200, added: 1_200 });
-    expect(addCalls()).toBe(3);
+    expect(await tc.grpcCalls("addDepositAddresses")).toBe(3);
     expect(derived).toEqual(Array.from({ length: 1_200 }, (_, i) => i));
-    expect(fake.pool[1_199]).toMatchObject({ address: "addr-1199", derivationIndex: 1_199, derivationPath: "m/0/1199" });
+    const stored = await poolOf(tc.sql, network);
+    expect(stored.map((a) => Number(a.derivation_index))).toEqual(Array.from({ length: 1_200 }, (_, i) => i));
+    expect(stored[1_199]).toMatchObject({ address: "addr-1199", derivation_index: 1_199n, derivation_path: "m/0/1199", status: "AVAILABLE" });
     // Full already: a second check adds nothing.
     expect(await pool.refill(identity)).toEqual({ available: 1_200, added: 0 });
+    expect(await tc.grpcCalls("addDepositAddresses")).toBe(3);
   });
 
   it("tops the pool up after allocations, continuing after the highest stored index", async () => {
-    const { fake, pool } = await setup(10);
-    const ac = new AbortController();
-    const run = pool.run(identity, ac.signal, () => {});
-    cleanups.push(async () => {
-      ac.abort();
-      await run;
-    });
-    await eventually(() => fake.pool.length === 10);
-    fake.allocate("trd_1");
-    fake.allocate("trd_2");
+    const { network, pool, run, available } = await setup(10);
+    run(await registerAgent(tc.address, network, "agent-p"));
+    await eventually(async () => (await available()) === 10);
+    // Two trades take the two lowest addresses.
+    const trades = await createTrades(tc.sql, network, [{}, {}]);
+    expect(trades.map((t) => t.address)).toEqual(["addr-0", "addr-1"]);
     pool.poke();
-    await eventually(() => fake.pool.length === 12);
-    expect(fake.pool.map((a) => a.derivationIndex)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    await eventually(async () => (await poolOf(tc.sql, network)).length === 12);
+    const stored = await poolOf(tc.sql, network);
+    expect(stored.map((a) => Number(a.derivation_index))).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    expect(await available()).toBe(10);
   });
 
   it("continues from next_index, one past the highest index ever stored", async () => {
-    const { fake, pool, derived } = await setup(4);
-    // Indices 0..2 and 7 stored, all but one already allocated: next_index is 8.
-    for (const i of [0, 1, 2, 7]) fake.pool.push({ address: fakeDerive(i).address, derivationIndex: i, derivationPath: `m/0/${i}`, script: "" });
-    for (const a of fake.pool.slice(0, 3)) fake.allocated.add(a.address);
+    const { network, pool, derived } = await setup(4);
+    // Indices 0..2 and 7 stored by an earlier agent, 0..2 taken by trades: next_index is 8.
+    await stockPool(tc.address, network, [0, 1, 2, 7].map((i) => fakeDerive(i)));
+    await createTrades(tc.sql, network, [{}, {}, {}]);
+    const identity = await registerAgent(tc.address, network, "agent-p");
     expect(await pool.refill(identity)).toEqual({ available: 4, added: 3 });
     expect(derived).toEqual([8, 9, 10]);
+    expect((await poolOf(tc.sql, network)).map((a) => [Number(a.derivation_index), a.status])).toEqual([
+      [0, "ASSIGNED"],
+      [1, "ASSIGNED"],
+      [2, "ASSIGNED"],
+      [7, "AVAILABLE"],
+      [8, "AVAILABLE"],
+      [9, "AVAILABLE"],
+      [10, "AVAILABLE"],
+    ]);
   });
 
-  it("retries a failed refill with backoff", async () => {
-    const { fake, pool } = await setup(5);
-    fake.failNext("AddDepositAddresses", 2);
-    const ac = new AbortController();
-    const run = pool.run(identity, ac.signal, () => {});
-    cleanups.push(async () => {
-      ac.abort();
-      await run;
-    });
-    await eventually(() => fake.pool.length === 5, { timeout: 5_000 });
+  it("retries a failed refill with backoff until the coordinator is back", async () => {
+    const { network, metrics, run, available } = await setup(5);
+    const identity = await registerAgent(tc.address, network, "agent-p");
+    await tc.stop();
+    try {
+      run(identity);
+      await eventually(
+        async () => ((await metricValue(metrics.registry, "ponte_agent_coordinator_retries_total", { method: "AddDepositAddresses" })) ?? 0) >= 2,
+        { timeout: 5_000 },
+      );
+      expect(await available()).toBe(0);
+    } finally {
+      await tc.start();
+    }
+    await eventually(async () => (await available()) === 5, { timeout: 8_000 });
   });
 });
