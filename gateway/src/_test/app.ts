@@ -33,18 +33,6 @@ export async function buildAppWithoutCoordinator(env: Record<string, string> = {
   return { app: createApp({ config, logger, registry, coordinator }), registry, close: () => coordinator.close() };
 }
 
-/** The app in-process with the coordinator given (a stub from ./coordinator.js). */
-export function buildAppWith(
-  coordinator: Coordinator,
-  opts: { env?: Record<string, string>; logger?: Logger; shutdownSignal?: AbortSignal } = {},
-): TestApp {
-  const config = testConfig(opts.env);
-  const logger = opts.logger ?? createLogger({ name: "gateway-test", level: "silent" });
-  const registry = createRegistry("gateway");
-  const app = createApp({ config, logger, registry, coordinator, ...(opts.shutdownSignal ? { shutdownSignal: opts.shutdownSignal } : {}) });
-  return { app, registry, close: () => coordinator.close() };
-}
-
 export interface ErrorJson {
   error: { code: string; message: string; details: Record<string, unknown> };
 }
