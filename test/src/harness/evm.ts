@@ -42,6 +42,9 @@ export function startEvmAgent(stack: Stack, chain: EvmChain, opts: { env?: Recor
     entry: agentEntry,
     env: {
       EVM_CONFIG: chain.configFile,
+      // The development key source, chosen explicitly (refused when NODE_ENV=production);
+      // opts.env may switch to SEED_SOURCE=vault.
+      SEED_SOURCE: "env",
       EVM_SEED_MNEMONIC: AGENT_MNEMONIC,
       COORDINATOR_ADDR: stack.grpcTarget,
       METRICS_PORT: "0",

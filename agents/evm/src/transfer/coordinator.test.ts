@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { eventually, startProcess, type RunningProcess } from "@ponte/common/testing";
-import { parseEther, Transaction, Wallet, type Contract } from "ethers";
+import { HDNodeWallet, parseEther, Transaction, Wallet, type Contract } from "ethers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_MNEMONIC, deployToken, mined, startAnvil, type Anvil } from "../_test/anvil.js";
 import { createTrade, startTestCoordinator, stockPool, type TestCoordinator } from "../_test/coordinator.js";
@@ -16,7 +16,6 @@ import { attemptRows, insertOrder, orderRow, ordersOfTrade, startMiner, startTra
 import type { TokenConfig } from "../config/index.js";
 import { createEvmDeriver } from "../derive/index.js";
 import { EVM_HOT_WALLET_PATH } from "../keys/index.js";
-import { HDNodeWallet } from "ethers";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const entry = join(here, "..", "..", "dist", "main.js");

@@ -41,6 +41,8 @@ interface LiveAttempt {
   status: "SIGNED" | "BROADCAST";
   /** Head height when it was (last known to be) sent; a replacement is due replaceAfterBlocks later. */
   sentAt: bigint | null;
+  /** The node's last refusal of it, so a repeated refusal is logged once. */
+  lastRefusal?: string;
 }
 
 interface OrderState {
@@ -285,7 +287,11 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
       if (!(err instanceof RpcError)) throw asTransient(err);
       const [receipts, known] = await Promise.all([findReceipt(st), rpc.call<unknown>("eth_getTransactionByHash", [a.txHash])]);
       if (receipts || known) return true;
-      log.warn({ tx_hash: a.txHash, attempt: a.attempt, node_error: err.message, code: err.code }, "The node refused the transaction; it stays recorded and is sent again");
+      // Sent again at every poll: say so once per distinct refusal, not every time.
+      if (a.lastRefusal !== err.message) {
+        log.warn({ tx_hash: a.txHash, attempt: a.attempt, node_error: err.message, code: err.code }, "The node refused the transaction; it stays recorded and is sent again");
+      }
+      a.lastRefusal = err.message;
       return false;
     }
   }
@@ -438,7 +444,7 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
           states.delete(order.orderId);
           return;
         }
-        if (h - latest.sentAt >= BigInt(settings.replaceAfterBlocks)) {
+        if (h - latest.sentAt >= BigInt(settings.replaceAfterBlocks) && (await nextToMine(st, log))) {
           try {
             await replace(order, st, ctx, h, log);
           } catch (err) {
@@ -450,6 +456,19 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
       }
       await wait(ctx.signal);
     }
+  }
+
+  /**
+   * Whether the order's nonce is the account's next to be mined. When a lower one is still
+   * pending, this transaction waits for it, not for fees: bumping it would not help.
+   */
+  async function nextToMine(st: OrderState, log: Logger): Promise<boolean> {
+    const count = BigInt(await rpc.call<string>("eth_getTransactionCount", [st.key.address, "latest"]));
+    if (count >= st.attempts[0]!.nonce) return true;
+    const reason = `waiting for nonce ${count} of ${st.key.address} to be mined first`;
+    if (st.lastReplaceWarning !== reason) log.info({ nonce: st.attempts[0]!.nonce.toString(), reason }, "Stuck transfer not replaced");
+    st.lastReplaceWarning = reason;
+    return false;
   }
 
   /**

@@ -109,13 +109,7 @@ export function createCoordinatorClient(o: {
         family: FAMILY[r.family],
         chainId: r.chainId,
         version: r.version,
-        systemWallets: (r.systemWallets ?? []).map((w) => ({
-          kind: w.kind,
-          address: w.address,
-          derivationPath: w.derivationPath ?? "",
-          keyRef: w.keyRef ?? "",
-          ceiling: w.ceiling === null ? "" : w.ceiling.toString(),
-        })),
+        systemWallets: (r.systemWallets ?? []).map(toSystemWallet),
       });
       return { granted: res.granted, epoch: res.leaseEpoch, ttlMs: res.leaseTtlMs, holder: res.holderAgentId };
     },
