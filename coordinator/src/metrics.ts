@@ -62,7 +62,7 @@ export function createCoordinatorMetrics(registry: Registry = createRegistry("co
     }),
     payoutLatency: new Histogram({
       name: "ponte_payout_latency_seconds",
-      help: "From a payout's submission to the provider's settlement",
+      help: "From the trade's PAYMENT_CONFIRMED to the provider's settlement of its payout",
       buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600],
       registers,
     }),

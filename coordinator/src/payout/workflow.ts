@@ -91,15 +91,48 @@ export function createPayouts(common: {
   const { sql, provider, metrics, options: o } = common;
   const logger = common.logger.child({ component: "payouts", provider: provider.name });
   const ac = new AbortController();
-  let loop: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
+  let loops: Promise<void>[] = [];
+  const wakers = new Set<{ wake: () => void }>();
   let unlisten: (() => Promise<void>) | undefined;
+
+  /**
+   * Runs `round` again at once while it finds work or news arrived during it (a NOTIFY on
+   * ponte_payouts), else after intervalMs or at the next NOTIFY.
+   */
+  async function runLoop(round: () => Promise<number>): Promise<void> {
+    let poked = false;
+    let resolveSleep: (() => void) | undefined;
+    const waker = {
+      wake: () => {
+        poked = true;
+        resolveSleep?.();
+      },
+    };
+    wakers.add(waker);
+    try {
+      while (!ac.signal.aborted) {
+        poked = false;
+        const done = await round();
+        metrics.workerRuns.inc({ worker: "payouts", result: "ok" });
+        if (done > 0 || poked) continue;
+        await new Promise<void>((resolve) => {
+          resolveSleep = resolve;
+          void delay(o.intervalMs, ac.signal).then(resolve);
+        });
+        resolveSleep = undefined;
+      }
+    } finally {
+      wakers.delete(waker);
+    }
+  }
 
   const nextCheck = (checks: number): number => o.checkScheduleMs[Math.min(checks, o.checkScheduleMs.length - 1)]!;
   const reviewAfterSecs = o.reviewAfterMs / 1000;
 
+  // Built once: constructing an Intl formatter per payout is measurably slow.
+  const hourFormat = new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: o.timeZone });
   function isNight(now = new Date()): boolean {
-    const hour = Number(new Intl.DateTimeFormat("en-GB", { hour: "numeric", hourCycle: "h23", timeZone: o.timeZone }).format(now));
+    const hour = Number(hourFormat.format(now));
     return o.nightStartHour > o.nightEndHour
       ? hour >= o.nightStartHour || hour < o.nightEndHour
       : hour >= o.nightStartHour && hour < o.nightEndHour;
@@ -213,6 +246,7 @@ export function createPayouts(common: {
           reason: "payout created",
           data: { payout_id: id, amount_centavos: amount.toString() },
         });
+        await tx`SELECT pg_notify('ponte_payouts', '')`;
         metrics.payouts.inc({ status: "PENDING" });
         logger.info({ trade_id: trade.id, payout_id: id, amount_centavos: amount.toString() }, "Payout created");
         return "done";
@@ -424,9 +458,9 @@ export function createPayouts(common: {
     }
   }
 
-  async function drain(fn: () => Promise<boolean>, name: string): Promise<number> {
+  async function drain(fn: () => Promise<boolean>, name: string, limit = o.batchSize): Promise<number> {
     let n = 0;
-    while (n < o.batchSize && !ac.signal.aborted) {
+    while (n < limit && !ac.signal.aborted) {
       try {
         if (!(await fn())) break;
         n++;
@@ -439,9 +473,21 @@ export function createPayouts(common: {
     return n;
   }
 
-  function drainPrepare(): Promise<number> {
-    const skip = new Set<string>();
-    return drain(async () => (await prepareOne(skip)) !== "none", "payout_prepare");
+  /** Prepares confirmed trades; those that fail wait for the next round (skip is shared by a round's preparers). */
+  async function drainPrepare(skip = new Set<string>(), limit = o.batchSize): Promise<number> {
+    let n = 0;
+    while (n + skip.size < limit && !ac.signal.aborted) {
+      try {
+        const r = await prepareOne(skip);
+        if (r === "none") break;
+        if (r === "done") n++;
+      } catch (err) {
+        metrics.workerRuns.inc({ worker: "payout_prepare", result: "error" });
+        logger.error({ err, worker: "payout_prepare" }, "Payout step failed; will retry");
+        break;
+      }
+    }
+    return n;
   }
 
   /**
@@ -472,7 +518,7 @@ export function createPayouts(common: {
   }
 
   const self = {
-    prepareOnce: drainPrepare,
+    prepareOnce: () => drainPrepare(),
     submitOnce: () => drain(submitOne, "payout_submit"),
 
     /**
@@ -558,31 +604,41 @@ export function createPayouts(common: {
 
     start() {
       void sql
-        .listen("ponte_payouts", () => wake?.())
+        .listen("ponte_payouts", () => {
+          for (const w of wakers) w.wake();
+        })
         .then((l) => {
           unlisten = l.unlisten;
         })
         .catch((err: unknown) => logger.warn({ err }, "LISTEN ponte_payouts failed; polling only"));
-      loop = (async () => {
-        while (!ac.signal.aborted) {
-          const a = await drainPrepare();
-          const parallel = await Promise.all(Array.from({ length: o.concurrency }, () => drain(submitOne, "payout_submit")));
-          const b = parallel.reduce((x, y) => x + y, 0);
-          await reconcileIfDue().catch((err: unknown) => logger.error({ err }, "Reconciliation failed"));
-          metrics.workerRuns.inc({ worker: "payouts", result: "ok" });
-          if (a + b >= o.batchSize) continue;
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            void delay(o.intervalMs, ac.signal).then(resolve);
-          });
-          wake = undefined;
-        }
-      })();
+      // Preparing and submitting run side by side, so a payout committed by a preparer is
+      // submitted at once (its NOTIFY wakes the submitters) rather than after a whole batch.
+      let lastReconcileCheck = 0;
+      // Each round first looks for one item; only when there is work do the parallel workers
+      // start, so an idle replica costs a query or two per interval.
+      const sum = (n: number[]) => n.reduce((x, y) => x + y, 0);
+      loops = [
+        runLoop(async () => {
+          const skip = new Set<string>();
+          const first = await drainPrepare(skip, 1);
+          if (first === 0 && skip.size === 0) return 0;
+          return first + sum(await Promise.all(Array.from({ length: Math.max(1, Math.ceil(o.concurrency / 2)) }, () => drainPrepare(skip))));
+        }),
+        runLoop(async () => {
+          let n = await drain(submitOne, "payout_submit", 1);
+          if (n > 0) n += sum(await Promise.all(Array.from({ length: o.concurrency }, () => drain(submitOne, "payout_submit"))));
+          if (Date.now() - lastReconcileCheck >= Math.max(o.intervalMs, 1_000)) {
+            lastReconcileCheck = Date.now();
+            await reconcileIfDue().catch((err: unknown) => logger.error({ err }, "Reconciliation failed"));
+          }
+          return n;
+        }),
+      ];
     },
     async stop() {
       ac.abort();
-      wake?.();
-      await loop;
+      for (const w of wakers) w.wake();
+      await Promise.all(loops);
       await unlisten?.().catch((err: unknown) => logger.warn({ err }, "UNLISTEN failed"));
     },
   };

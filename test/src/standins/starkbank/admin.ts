@@ -46,6 +46,9 @@ export class StarkbankStandinAdmin {
   transfers = () => this.call<TransferSummary>("GET", "/_admin/transfers");
   advance = async (transferId: string, to: "processing" | "success" | "failed" | "returned" | "canceled", errors?: string[]) =>
     (await this.call<{ transfer: TransferJson }>("POST", `/_admin/transfers/${transferId}/advance`, { to, errors })).transfer;
+  /** Sets a transfer's creation time (e.g. to yesterday, for the daily reconciliation). */
+  backdate = async (transferId: string, created: string) =>
+    (await this.call<{ transfer: TransferJson }>("POST", `/_admin/transfers/${transferId}/backdate`, { created })).transfer;
   /** API requests received per route, e.g. {"GET /v2/public-key": 2, "POST /v2/transfer": 5}. */
   requests = async () => (await this.call<{ requests: Record<string, number> }>("GET", "/_admin/requests")).requests;
   events = async () => (await this.call<{ events: EventRecord[] }>("GET", "/_admin/events")).events;

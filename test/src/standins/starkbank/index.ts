@@ -67,7 +67,11 @@ export async function spawnStarkbankStandin(env: Record<string, string> = {}): P
   });
   const port = await new Promise<number>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => reject(new Error("stand-in did not start within 10 s")), 10_000);
+    // A slow start must not leave the child behind.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("stand-in did not start within 30 s"));
+    }, 30_000);
     child.once("exit", (code) => reject(new Error(`stand-in exited with ${code}`)));
     lines.on("line", (line) => {
       try {

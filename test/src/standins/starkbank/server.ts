@@ -681,6 +681,17 @@ export class StarkbankStandinServer {
         return send(res, 200, { signature: signBase64(this.signing.privateKey, b.body) });
       }
     }
+    // Moves a transfer's creation time (reconciliation tests need "yesterday's" transfers).
+    const backdate = /^\/_admin\/transfers\/([^/]+)\/backdate$/.exec(path);
+    if (method === "POST" && backdate) {
+      const t = this.byId.get(backdate[1]!);
+      if (!t) throw new HttpError(404, [{ code: "invalidTransferId", message: "unknown transfer" }]);
+      const created = Date.parse(String(body().created));
+      if (Number.isNaN(created)) throw new HttpError(400, [{ code: "invalidCreated", message: "created is not a date" }]);
+      t.created = iso(created);
+      t.scheduled = iso(created);
+      return send(res, 200, { transfer: t });
+    }
     const advance = /^\/_admin\/transfers\/([^/]+)\/advance$/.exec(path);
     if (method === "POST" && advance) {
       const t = this.byId.get(advance[1]!);
