@@ -1,0 +1,16 @@
+import { startCoordinator, startGateway, JWT_SECRET } from "/work/main/bench/dist/infra/ponte.js";
+import { freshDatabase } from "/work/main/bench/dist/infra/postgres.js";
+import { provisionNats, provisionPostgres } from "@ponte/common/testing";
+import { signJwt } from "/work/main/bench/dist/infra/jwt.js";
+import autocannon from "autocannon";
+await provisionPostgres(); const nats = await provisionNats();
+const db = await freshDatabase();
+const path = process.argv[2] ?? "/api/v1/instant-trade/assets";
+process.env.BENCH_CPU_PROF = "/tmp/bx/prof"; const NODE_OPTIONS = "";
+const c = await startCoordinator({ dbUrl: db.url, natsUrl: nats.url, logDir: "/tmp/bx/logs"});
+const g = await startGateway({ grpcTarget: c.grpcTarget, logDir: "/tmp/bx/logs"});
+const tok = signJwt(JWT_SECRET, { sub: "u1", role: "user" });
+const post = path.endsWith("quote");
+const r = await autocannon({ url: g.url + path, connections: 20, amount: 3000, method: post ? "POST" : "GET", body: post ? JSON.stringify({ symbol: "ETH", network: "anvil", crypto_amount: "0.01" }) : undefined, headers: { authorization: `Bearer ${tok}`, "content-type": "application/json" } });
+console.log("rps", r.requests.average, "p99", r.latency.p99, "non2xx", r.non2xx, "total", r.requests.total);
+await g.stop(); await c.stop(); await db.drop(); await nats.stop();

@@ -1,0 +1,26 @@
+// B8's baseline (run with --expose-gc): a bare Node process that SELECTs the same watched
+// addresses with `postgres` and holds them in a Set<string>.
+import postgres from "postgres";
+import { emitResult } from "../core/proc.js";
+
+const [dbUrl, network] = process.argv.slice(2) as [string, string];
+const gc = (globalThis as { gc?: () => void }).gc!;
+const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
+await sql`SELECT 1`;
+gc();
+gc();
+const heap0 = process.memoryUsage().heapUsed;
+const t0 = performance.now();
+const rows = await sql<{ address: string }[]>`
+  SELECT d.address FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
+   WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND t.monitoring_until > now()`;
+const set = new Set<string>();
+for (const r of rows) set.add(r.address);
+rows.length = 0;
+const loadMs = performance.now() - t0;
+gc();
+gc();
+const mem = process.memoryUsage();
+emitResult({ size: set.size, load_ms: loadMs, heap_bytes: mem.heapUsed - heap0, heap_used: mem.heapUsed, rss: mem.rss });
+await sql.end();
+process.exit(0);
