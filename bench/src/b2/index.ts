@@ -1,5 +1,5 @@
 import { AGENT_MNEMONIC } from "@ponte/agent-evm/testing";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cpuMeter } from "../core/cpu.js";
@@ -71,8 +71,9 @@ export const b2: Benchmark = {
   title: "EVM catch-up",
   async run(ctx) {
     const logDir = join(ctx.cacheDir, "logs");
-    const workDir = join(ctx.cacheDir, "b2");
-    mkdirSync(workDir, { recursive: true });
+    // Config files of this run only (a smoke run inside `npm test` may run beside a full one).
+    mkdirSync(ctx.cacheDir, { recursive: true });
+    const workDir = mkdtempSync(join(ctx.cacheDir, "run-b2-"));
     const params = ctx.smoke ? { blocks: 20, txsPerBlock: 10, watched: 500 } : { blocks: 2_000, txsPerBlock: 50, watched: 100_000 };
     const batchSize = ctx.smoke ? 10 : 100;
     const mode = ctx.smoke ? "smoke" : "full";
@@ -155,6 +156,7 @@ export const b2: Benchmark = {
       }
     } finally {
       await anvil.stop();
+      rmSync(workDir, { recursive: true, force: true });
       await sql.end();
       await db.drop();
     }

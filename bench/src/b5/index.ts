@@ -1,6 +1,6 @@
 import { AGENT_MNEMONIC } from "@ponte/agent-evm/testing";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Interface } from "ethers";
@@ -29,8 +29,9 @@ export const b5: Benchmark = {
   title: "detection latency",
   async run(ctx) {
     const logDir = join(ctx.cacheDir, "logs");
-    const workDir = join(ctx.cacheDir, "b5");
-    mkdirSync(workDir, { recursive: true });
+    // Config files of this run only (a smoke run inside `npm test` may run beside a full one).
+    mkdirSync(ctx.cacheDir, { recursive: true });
+    const workDir = mkdtempSync(join(ctx.cacheDir, "run-b5-"));
     const blocks = ctx.smoke ? 10 : 200;
     const intervalMs = ctx.smoke ? 200 : 1000;
     const mode = ctx.smoke ? "smoke" : "full";
@@ -223,6 +224,7 @@ export const b5: Benchmark = {
     } finally {
       for (const s of stops) await s().catch(() => {});
       await anvil.stop();
+      rmSync(workDir, { recursive: true, force: true });
       await sql.end();
       await db.drop();
     }

@@ -99,13 +99,23 @@ describe("EVM deposits end to end", () => {
 
   it("a reorg before finality sends the trade back to PENDING; re-mined, it is confirmed once", async () => {
     const t = await sell("u-reorg", { symbol: "USDT", network: "anvil", crypto_amount: "12" });
-    const snap = await chain.anvil.rpc<string>("evm_snapshot");
-    const pay = await payUsdt(t.deposit_address, usdt("12"));
-    await eventually(async () => expect(await statusOf("u-reorg", t.id)).toBe("DEPOSIT_DETECTED"));
-    await chain.anvil.rpc("evm_revert", [snap]);
-    await chain.anvil.mine(1); // a different block at the deposit's height
-    await eventually(async () => expect(await statusOf("u-reorg", t.id)).toBe("PENDING"), { timeout: 10_000 });
-    const [orphan] = await s.sql<{ status: string }[]>`SELECT status FROM deposits WHERE tx_hash = ${pay.hash}`;
+    // Blocks by hand while the deposit is unfinal: the agent's own sweeps would otherwise be
+    // mined at once (automine) and carry the deposit past finality before the reorg.
+    await chain.anvil.rpc("evm_setAutomine", [false]);
+    let payHash: string;
+    try {
+      const snap = await chain.anvil.rpc<string>("evm_snapshot");
+      const sent = await chain.token.getFunction("mint")(t.deposit_address, usdt("12"));
+      payHash = (sent.hash as string).toLowerCase();
+      await chain.anvil.mine(1);
+      await eventually(async () => expect(await statusOf("u-reorg", t.id)).toBe("DEPOSIT_DETECTED"));
+      await chain.anvil.rpc("evm_revert", [snap]);
+      await chain.anvil.mine(1); // a different block at the deposit's height
+      await eventually(async () => expect(await statusOf("u-reorg", t.id)).toBe("PENDING"), { timeout: 10_000 });
+    } finally {
+      await chain.anvil.rpc("evm_setAutomine", [true]);
+    }
+    const [orphan] = await s.sql<{ status: string }[]>`SELECT status FROM deposits WHERE tx_hash = ${payHash}`;
     expect(orphan!.status).toBe("REORGED");
     // The same payment lands again in the new chain.
     await payUsdt(t.deposit_address, usdt("12"));
