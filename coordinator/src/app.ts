@@ -130,6 +130,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     options: {
       sweepMaxFeeBps: config.SWEEP_MAX_FEE_PERCENT,
       maxSweepOrders: 3,
+      rebalanceMarginBps: config.REBALANCE_MARGIN_PERCENT,
       intervalMs: config.TRANSFER_INTERVAL_MS,
       batchSize: 50,
     },

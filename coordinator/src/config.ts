@@ -69,6 +69,8 @@ const Env = z.object({
   WATCH_POLL_MS: env.int(5_000, 10),
   SWEEP_MAX_FEE_PERCENT: percent("5"),
   TRANSFER_INTERVAL_MS: env.int(2_000, 10),
+  // A hot wallet holding more than its ceiling plus this share of it moves the excess to cold.
+  REBALANCE_MARGIN_PERCENT: percent("10"),
   PIX_PROVIDER: z.enum(["starkbank", "none"]).default("starkbank"),
   PAYOUT_MAX_BRL: brl("20000.00"),
   PAYOUT_DAILY_MAX_BRL: brl("50000.00"),

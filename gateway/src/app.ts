@@ -9,6 +9,7 @@ import type { Coordinator } from "./coordinator/index.js";
 import { errorBody, toHttpError, validationError } from "./errors.js";
 import { createHttpMetrics, methodLabel, routeLabel } from "./metrics.js";
 import { registerAssetRoutes } from "./routes/assets.js";
+import { registerCustodialRoutes } from "./routes/custodial.js";
 import type { App, AppEnv } from "./routes/common.js";
 import { registerPixKeyRoutes } from "./routes/pix-key.js";
 import { registerQuoteRoutes } from "./routes/quotes.js";
@@ -103,6 +104,7 @@ export function createApp(deps: AppDeps): App {
     shutdownSignal: deps.shutdownSignal,
   });
   registerPixKeyRoutes(app, routeDeps);
+  registerCustodialRoutes(app, routeDeps);
   registerWebhookRoutes(app, routeDeps);
   registerWebRoutes(app, { logger });
 

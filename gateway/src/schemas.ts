@@ -81,9 +81,54 @@ export const CreateTradeRequest = z
   .strictObject({
     // Only the type here: a malformed quote id is 400 INVALID_ID (checked in the route), like a path id.
     quote_id: z.string().min(1).max(64).openapi({ pattern: QUOTE_ID_PATTERN, example: "qte_06h2d176hjnn0qayzpmjs9vyew" }),
-    refund_address: z.string().min(1).max(128).openapi({ example: "0x2b5AD5c4795c026514f8317c7a215E218DcCD6cF" }),
+    refund_address: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .openapi({ example: "0x2b5AD5c4795c026514f8317c7a215E218DcCD6cF", description: "required for a deposit; absent for a custodial sell" }),
+    source: z.enum(["deposit", "custodial"]).optional().openapi({
+      description:
+        "deposit (default): the seller sends to the trade's fresh deposit address. custodial: the desk moves the quoted amount " +
+        "from the seller's custodial wallet on that network (no refund_address; refunds go back to that wallet).",
+    }),
+  })
+  .superRefine((b, ctx) => {
+    const custodial = b.source === "custodial";
+    if (!custodial && b.refund_address === undefined) {
+      ctx.addIssue({ code: "custom", path: ["refund_address"], message: "required unless source is custodial" });
+    }
+    if (custodial && b.refund_address !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["refund_address"], message: "a custodial sell refunds to the custodial wallet; omit it" });
+    }
   })
   .openapi("CreateTradeRequest");
+
+export const PutCustodialAccountRequest = z
+  .strictObject({
+    address: z.string().min(1).max(128).openapi({ example: "0x5c7D1AE2E4A9B4cD3a6F30f7E3c5a1F0b2d9E8c4" }),
+    derivation_index: z
+      .number()
+      .int()
+      .min(0)
+      .max(0x7fff_ffff)
+      .openapi({ description: "the index on the agent's custodial account path (EVM m/44'/60'/2'/0/{index})", example: 7 }),
+  })
+  .openapi("PutCustodialAccountRequest");
+
+export const CustodialAccountParams = z.object({
+  network: z
+    .string()
+    .regex(/^[a-z0-9-]{1,64}$/)
+    .openapi({ param: { name: "network", in: "path" }, pattern: "^[a-z0-9-]{1,64}$", example: "polygon" }),
+  user_id: z
+    .string()
+    .min(1)
+    .max(128)
+    .openapi({ param: { name: "user_id", in: "path" }, example: "user-42" }),
+});
+
+export const NetworkParams = CustodialAccountParams.pick({ network: true });
 
 export const CancelRequest = z.strictObject({ reason: reason.optional() }).openapi("CancelRequest");
 
@@ -165,6 +210,7 @@ export const TradeSchema = z
       .string()
       .nullable()
       .openapi({ description: "the Banco Central end-to-end id of the PIX transfer, once settled; else null" }),
+    source: z.enum(["deposit", "custodial"]).openapi({ description: "deposit, or custodial (sold from the seller's custodial wallet)" }),
   })
   .openapi("Trade");
 
@@ -200,6 +246,7 @@ export const AuditLogSchema = z
         tx_hash: z.string().nullable(),
         fee_base_units: z.string().nullable(),
         attempts: z.number().int(),
+        purpose: z.string().openapi({ description: "REFUND: trade (the whole trade), excess (an over-payment's excess) or late_deposit; else trade" }),
         reason: z.string().nullable(),
         created_at: z.string(),
         updated_at: z.string(),
@@ -218,6 +265,17 @@ export const PixKeySchema = z
     updated_at: z.string(),
   })
   .openapi("PixKey");
+
+export const CustodialAccountSchema = z
+  .object({
+    user_id: z.string(),
+    network: z.string(),
+    address: z.string(),
+    derivation_index: z.number().int(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi("CustodialAccount");
 
 export const WebhookProviderParams = z.object({
   provider: z
@@ -239,4 +297,5 @@ export type TradeJson = z.infer<typeof TradeSchema>;
 export type TradePageJson = z.infer<typeof TradePageSchema>;
 export type AuditLogJson = z.infer<typeof AuditLogSchema>;
 export type PixKeyJson = z.infer<typeof PixKeySchema>;
+export type CustodialAccountJson = z.infer<typeof CustodialAccountSchema>;
 export type WebhookAckJson = z.infer<typeof WebhookAckSchema>;

@@ -69,7 +69,7 @@ async function evaluateOnce(
     d.status === "CONFIRMED" && d.block_height !== null && headHeight - d.block_height + 1n >= required;
   const received = live.reduce((s, d) => s + BigInt(d.amount), 0n);
   const confirmed = live.filter(isFinal).reduce((s, d) => s + BigInt(d.amount), 0n);
-  const move = async (to: Trade["status"], reason: string, data: Record<string, string> = {}) => ({
+  const move = async (to: Trade["status"], reason: string, data: Record<string, string> = {}, paid?: bigint) => ({
     moved: true,
     trade: await transition(tx, ctx.transitions, {
       tradeId,
@@ -78,7 +78,7 @@ async function evaluateOnce(
       actor,
       reason,
       data: { received_amount: received.toString(), confirmed_amount: confirmed.toString(), ...data },
-      set: { received_amount: received, confirmed_amount: confirmed },
+      set: { received_amount: received, confirmed_amount: confirmed, ...(paid === undefined ? {} : { paid_amount: paid }) },
     }),
   });
 
@@ -92,10 +92,13 @@ async function evaluateOnce(
         const terms = { decimals: trade.decimals, price: trade.price, spreadBps: trade.spreadBps, networkFeeBps: trade.networkFeeBps };
         const s = settle(confirmed, trade.cryptoAmount, terms, ctx.tolerance);
         if (s.kind !== "UNDERPAID") {
-          return move("PAYMENT_CONFIRMED", "deposit final", {
-            payout_centavos: s.payCentavos.toString(),
-            excess_amount: s.refundAmount.toString(),
-          });
+          // What the payout covers; an over-payment's excess is refunded once the sweep is final.
+          return move(
+            "PAYMENT_CONFIRMED",
+            "deposit final",
+            { payout_centavos: s.payCentavos.toString(), excess_amount: s.refundAmount.toString() },
+            confirmed - s.refundAmount,
+          );
         }
         if (row.past_deadline) return move("UNDERPAID", "deposit final but short of the quoted amount", { shortfall: (trade.cryptoAmount - confirmed).toString() });
       }

@@ -34,7 +34,8 @@ export function createExpiryWorker(common: {
       const n = await common.sql.begin(async (tx) => {
         const due = await tx<{ id: string }[]>`
           SELECT id FROM instant_trades
-           WHERE status = 'PENDING' AND expires_at <= now()
+           -- A custodial sell is not waiting for the user: its transfer order decides its fate.
+           WHERE status = 'PENDING' AND expires_at <= now() AND source = 'deposit'
            ORDER BY expires_at
            LIMIT ${common.batchSize}
            FOR UPDATE SKIP LOCKED`;
@@ -58,7 +59,7 @@ export function createExpiryWorker(common: {
       await common.sql.begin(async (tx) => {
         const due = await tx<{ id: string }[]>`
           SELECT id FROM instant_trades
-           WHERE status = 'DEPOSIT_DETECTED' AND expires_at <= now() AND confirmed_amount = received_amount
+           WHERE status = 'DEPOSIT_DETECTED' AND expires_at <= now() AND confirmed_amount = received_amount AND source = 'deposit'
            ORDER BY expires_at LIMIT ${common.batchSize} FOR UPDATE SKIP LOCKED`;
         for (const { id } of due) await common.evaluate!(tx, id);
       });

@@ -23,7 +23,7 @@ const identity = (i: agentv1.AgentIdentity | undefined): Identity => {
 
 export type AgentReports = Pick<
   Handlers<agentv1.AgentServiceServer>,
-  "reportBlocks" | "reportMempool" | "reportReorg" | "streamTransferOrders" | "reportTransfer"
+  "reportBlocks" | "reportMempool" | "reportReorg" | "streamTransferOrders" | "reportTransfer" | "reportWalletBalances"
 >;
 
 export function agentServiceHandlers(common: {

@@ -112,5 +112,17 @@ export function agentTransferHandlers(common: {
       });
       return { accepted: 1 };
     },
+    reportWalletBalances: async (r) => {
+      const id = identity(r.identity);
+      const balances = r.balances.map((b) => {
+        if (!b.address || !/^\d{1,78}$/.test(b.balance)) {
+          throw new PonteError("VALIDATION_ERROR", "each balance needs an address and a decimal string of base units", { address: b.address });
+        }
+        return { address: b.address, contract: b.contract, balance: BigInt(b.balance) };
+      });
+      await assertLease(sql, id);
+      await transfers.reportBalances(id.network, r.blockHeight, balances);
+      return { accepted: balances.length };
+    },
   };
 }

@@ -3,6 +3,7 @@ import { tradev1 } from "@ponte/proto";
 import type { Asset } from "../quote/types.js";
 import { trimNumeric, type Trade } from "../trade/model.js";
 import type { HistoryEntry, PixKeyRecord, Quote, TradeService } from "../trade/service.js";
+import type { CustodialAccount } from "../custodial/accounts.js";
 import type { Order } from "../transfer/index.js";
 import type { Handlers } from "./handlers.js";
 
@@ -70,6 +71,7 @@ export const tradeToProto = (t: Trade, payout?: PayoutView): tradev1.Trade => ({
   quoteId: t.quoteId,
   payoutStatus: payout?.status ?? "",
   payoutEndToEndId: payout?.endToEndId ?? "",
+  source: t.source,
 });
 
 const entryToProto = (e: HistoryEntry): tradev1.AuditEntry => ({
@@ -100,8 +102,18 @@ const transferToProto = (o: Order): tradev1.TransferRecord => {
     reason: o.reason ?? "",
     createdAt: o.createdAt.toISOString(),
     updatedAt: o.updatedAt.toISOString(),
+    purpose: o.purpose,
   };
 };
+
+const custodialToProto = (a: CustodialAccount): tradev1.CustodialAccount => ({
+  userId: a.userId,
+  network: a.network,
+  address: a.address,
+  derivationIndex: a.derivationIndex,
+  createdAt: a.createdAt.toISOString(),
+  updatedAt: a.updatedAt.toISOString(),
+});
 
 const pixToProto = (k: PixKeyRecord): tradev1.PixKey => ({
   userId: k.userId,
@@ -146,6 +158,7 @@ export function tradeServiceHandlers(deps: {
         refundAddress: r.refundAddress,
         idempotencyKey: r.idempotencyKey,
         requestHash: required(r.requestHash, "request_hash"),
+        source: r.source,
       });
       return withPayout(trade);
     },
@@ -189,6 +202,17 @@ export function tradeServiceHandlers(deps: {
         }),
       ),
     getPixKey: async (r) => pixToProto(await svc.getPixKey(required(r.userId, "user_id"))),
+    putCustodialAccount: async (r) =>
+      custodialToProto(
+        await svc.custodialAccounts.put({
+          userId: required(r.userId, "user_id"),
+          network: required(r.network, "network"),
+          address: r.address,
+          derivationIndex: r.derivationIndex,
+        }),
+      ),
+    getCustodialAccount: async (r) =>
+      custodialToProto(await svc.custodialAccounts.get(required(r.userId, "user_id"), required(r.network, "network"))),
     ingestPixWebhook: async (r) => deps.ingestWebhook(r.provider, Buffer.from(r.rawBody).toString("utf8"), r.headers),
   };
 }

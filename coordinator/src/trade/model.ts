@@ -21,6 +21,8 @@ export interface Trade {
   refundAddress: string | null;
   receivedAmount: bigint;
   confirmedAmount: bigint;
+  /** The crypto amount the payout covers; null until PAYMENT_CONFIRMED (or when an admin confirmed). */
+  paidAmount: bigint | null;
   expiresAt: Date;
   monitoringUntil: Date;
   createdAt: Date;
@@ -48,6 +50,7 @@ export interface TradeRow {
   refund_address: string | null;
   received_amount: string;
   confirmed_amount: string;
+  paid_amount: string | null;
   expires_at: Date;
   monitoring_until: Date;
   created_at: Date;
@@ -76,6 +79,7 @@ export function tradeFromRow(r: TradeRow): Trade {
     refundAddress: r.refund_address,
     receivedAmount: BigInt(r.received_amount),
     confirmedAmount: BigInt(r.confirmed_amount),
+    paidAmount: r.paid_amount === null || r.paid_amount === undefined ? null : BigInt(r.paid_amount),
     expiresAt: r.expires_at,
     monitoringUntil: r.monitoring_until,
     createdAt: r.created_at,

@@ -9,6 +9,8 @@ import { validateRefundAddress } from "./address.js";
 import { tradeFromRow, type Trade, type TradeRow } from "./model.js";
 import { isTradeStatus, type TradeStatus } from "./states.js";
 import { recordCreated, transition, type TransitionContext } from "./transition.js";
+import { createCustodialAccounts } from "../custodial/accounts.js";
+import { hotWallet, orderFromUserAddress } from "../transfer/orders.js";
 
 export interface TradeServiceOptions {
   quoteTtlSeconds: number;
@@ -69,6 +71,7 @@ export function createTradeService(common: {
 }) {
   const { sql, registry, prices, options: o } = common;
   const logger = common.logger.child({ component: "trades" });
+  const custodial = createCustodialAccounts({ sql, registry });
 
   async function usedToday(db: Sql | Tx, userId: string): Promise<bigint> {
     const [r] = await db<{ total: string | null }[]>`
@@ -76,6 +79,49 @@ export function createTradeService(common: {
        WHERE user_id = ${userId} AND created_at >= date_trunc('day', now())
          AND status = ANY(${COUNTS_FOR_LIMIT as TradeStatus[]})`;
     return BigInt(r?.total ?? "0");
+  }
+
+  /**
+   * A sale from the user's custodial wallet: the trade's "deposit address" is that wallet, and in
+   * the same transaction the agent is ordered to move the quoted amount to the hot wallet (a token's
+   * gas topped up first). The order's progress moves the trade (transfer/index.ts).
+   */
+  async function createCustodialSell(
+    tx: Tx,
+    req: { userId: string; idempotencyKey: string; requestHash: string },
+    q: { id: string; network: string; symbol: string; decimals: number; crypto_amount: string; fiat_amount_centavos: bigint; price: string;
+      spread_bps: number; network_fee_bps: number },
+    asset: Asset,
+  ): Promise<Trade> {
+    const account = await custodial.get(req.userId, q.network, tx);
+    checkLimits(BigInt(q.fiat_amount_centavos), await usedToday(tx, req.userId));
+    const hot = await hotWallet(tx, q.network);
+    if (!hot) {
+      throw new PonteError("UNAVAILABLE", `No hot wallet is registered for ${q.network} yet; is its agent running?`, { network: q.network });
+    }
+    const id = newId("trade");
+    const [row] = await tx<TradeRow[]>`
+      INSERT INTO instant_trades (id, user_id, quote_id, status, source, network, symbol, decimals, contract, crypto_amount,
+                                  fiat_amount_centavos, price, spread_bps, network_fee_bps, deposit_address,
+                                  refund_address, expires_at, monitoring_until)
+      VALUES (${id}, ${req.userId}, ${q.id}, 'PENDING', 'custodial', ${q.network}, ${q.symbol}, ${q.decimals}, ${asset.contract ?? ""},
+              ${q.crypto_amount}, ${q.fiat_amount_centavos.toString()}, ${q.price}, ${q.spread_bps}, ${q.network_fee_bps},
+              ${account.address}, ${account.address},
+              now() + make_interval(secs => ${o.tradeTtlSeconds}),
+              now() + make_interval(secs => ${o.tradeTtlSeconds + o.monitoringGraceSeconds}))
+      RETURNING *`;
+    await tx`UPDATE quotes SET used_by_trade_id = ${id} WHERE id = ${q.id}`;
+    await tx`INSERT INTO idempotency_keys (user_id, key, request_hash, trade_id)
+             VALUES (${req.userId}, ${req.idempotencyKey}, ${req.requestHash}, ${id})`;
+    const trade = tradeFromRow(row!);
+    await recordCreated(tx, common.transitions, trade, { kind: "user", id: req.userId });
+    const orderId = await orderFromUserAddress(tx, common.metrics, {
+      network: q.network, kind: "CUSTODIAL_SELL", tradeId: id, from: account.address, to: hot, contract: trade.contract,
+      amount: trade.cryptoAmount, hot,
+    });
+    await tx`SELECT pg_notify('ponte_transfers', ${q.network})`;
+    logger.info({ trade_id: id, network: q.network, asset: q.symbol, order_id: orderId }, "Custodial sell created");
+    return trade;
   }
 
   function checkLimits(fiat: bigint, used: bigint): void {
@@ -158,8 +204,19 @@ export function createTradeService(common: {
       refundAddress: string;
       idempotencyKey: string;
       requestHash: string;
+      /** "deposit" (default) or "custodial": sell from the user's custodial wallet on the quote's network. */
+      source?: string;
     }): Promise<{ trade: Trade; replayed: boolean }> {
       if (!isQuoteId(req.quoteId)) throw new PonteError("INVALID_ID", "Malformed quote id", { field: "quote_id" });
+      const source = req.source || "deposit";
+      if (source !== "deposit" && source !== "custodial") {
+        throw new PonteError("VALIDATION_ERROR", "source must be deposit or custodial", { field: "source" });
+      }
+      if (source === "custodial" && req.refundAddress !== "") {
+        throw new PonteError("VALIDATION_ERROR", "A custodial sell takes no refund_address: a refund goes back to the custodial wallet", {
+          field: "refund_address",
+        });
+      }
       if (req.idempotencyKey.length === 0 || req.idempotencyKey.length > 128) {
         throw new PonteError("VALIDATION_ERROR", "Idempotency-Key must be 1 to 128 characters", { field: "idempotency_key" });
       }
@@ -186,6 +243,7 @@ export function createTradeService(common: {
         }
         if (q.expired) throw new PonteError("QUOTE_EXPIRED", "The quote expired; ask for a new one", { quote_id: q.id });
         const asset = registry.get(q.symbol, q.network);
+        if (source === "custodial") return { trade: await createCustodialSell(tx, req, q, asset), replayed: false };
         const refundAddress = validateRefundAddress(asset.family, asset.network, req.refundAddress);
         checkLimits(BigInt(q.fiat_amount_centavos), await usedToday(tx, req.userId));
         const [addr] = await tx<{ address: string }[]>`
@@ -225,9 +283,15 @@ export function createTradeService(common: {
 
     getTrade: (tradeId: string, userId?: string): Promise<Trade> => loadTrade(sql, tradeId, userId),
 
+    custodialAccounts: custodial,
+
     async cancelTrade(req: { tradeId: string; actor: Actor; userId?: string; reason: string }): Promise<Trade> {
       return sql.begin(async (tx) => {
         const trade = await loadTrade(tx, req.tradeId, req.userId);
+        if (trade.source === "custodial") {
+          // Its transfer order may already be signed: only the order's outcome ends it.
+          throw new PonteError("INVALID_STATE", "A custodial sell cannot be cancelled once ordered", { trade_id: trade.id, status: trade.status });
+        }
         if (trade.status !== "PENDING") {
           throw new PonteError("INVALID_STATE", `A trade in ${trade.status} cannot be cancelled`, {
             trade_id: trade.id,

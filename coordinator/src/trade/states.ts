@@ -21,7 +21,8 @@ const auto: readonly ActorKind[] = ["system", "agent"];
 const RULES: readonly Rule[] = [
   { from: "PENDING", to: "DEPOSIT_DETECTED", by: auto },
   { from: "PENDING", to: "EXPIRED", by: ["system"] },
-  { from: "PENDING", to: "CANCELLED", by: ["user", "admin"] },
+  // system: a custodial sell whose transfer failed (nothing left the user's wallet)
+  { from: "PENDING", to: "CANCELLED", by: ["user", "admin", "system"] },
   { from: "DEPOSIT_DETECTED", to: "PENDING", by: auto },
   { from: "DEPOSIT_DETECTED", to: "PAYMENT_CONFIRMED", by: [...auto, "admin"] },
   { from: "DEPOSIT_DETECTED", to: "UNDERPAID", by: auto },

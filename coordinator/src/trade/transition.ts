@@ -18,7 +18,7 @@ export interface TransitionArgs {
   reason: string;
   data?: Record<string, string>;
   /** Extra columns to set in the same guarded UPDATE (amounts the transition depends on). */
-  set?: Partial<Record<"received_amount" | "confirmed_amount", bigint>>;
+  set?: Partial<Record<"received_amount" | "confirmed_amount" | "paid_amount", bigint>>;
 }
 
 /**
@@ -30,11 +30,13 @@ export async function transition(tx: Tx, ctx: TransitionContext, a: TransitionAr
   assertTransition(a.from, a.to, a.actor.kind, a.tradeId);
   const received = a.set?.received_amount;
   const confirmed = a.set?.confirmed_amount;
+  const paid = a.set?.paid_amount;
   const rows = await tx<TradeRow[]>`
     UPDATE instant_trades
        SET status = ${a.to}, version = version + 1, updated_at = now(),
            received_amount = COALESCE(${received === undefined ? null : received.toString()}::numeric, received_amount),
-           confirmed_amount = COALESCE(${confirmed === undefined ? null : confirmed.toString()}::numeric, confirmed_amount)
+           confirmed_amount = COALESCE(${confirmed === undefined ? null : confirmed.toString()}::numeric, confirmed_amount),
+           paid_amount = COALESCE(${paid === undefined ? null : paid.toString()}::numeric, paid_amount)
      WHERE id = ${a.tradeId} AND status = ${a.from}
  RETURNING *`;
   const row = rows[0];

@@ -25,7 +25,7 @@ beforeAll(async () => {
     registry,
     prices: createStaticPriceSource({ USDT: "5.40", ETH: "15000" }),
     transitions: { subjectPrefix: "ponte.trade" },
-    options: { sweepMaxFeeBps: 500n, maxSweepOrders: 3, intervalMs: 1000, batchSize: 50 },
+    options: { sweepMaxFeeBps: 500n, maxSweepOrders: 3, intervalMs: 1000, batchSize: 50, rebalanceMarginBps: 1000n },
   });
   await transfers.registerWallets("anvil", [{ kind: "hot", address: HOT, derivationPath: "m/44'/60'/1'/0/0", keyRef: "vault:secret/x#seed", ceiling: null }]);
 });
@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 /** A trade at `status` with one confirmed deposit of `amount` of its asset. */
-async function tradeWithDeposit(status: Parameters<typeof insertTrade>[1]["status"], amount: bigint, opts: { native?: boolean; refund?: string } = {}) {
+async function tradeWithDeposit(status: NonNullable<Parameters<typeof insertTrade>[1]>["status"], amount: bigint, opts: { native?: boolean; refund?: string } = {}) {
   const id = await insertTrade(db.sql, { status });
   const [t] = await db.sql<{ deposit_address: string }[]>`
     UPDATE instant_trades SET contract = ${opts.native ? "" : USDT}, symbol = ${opts.native ? "ETH" : "USDT"}, decimals = ${opts.native ? 18 : 6},
@@ -136,3 +136,139 @@ describe("refunds", () => {
   });
 });
 
+
+/** Another confirmed deposit of the trade's asset to its deposit address. */
+async function addDeposit(t: { id: string; depositAddress: string }, amount: bigint, native = false): Promise<string> {
+  const ref = `0x${t.id}:${Math.floor(Math.random() * 1e9)}`;
+  await db.sql`INSERT INTO deposits (network, tx_ref, tx_hash, address, contract, amount, trade_id, status, block_height, late)
+               VALUES ('anvil', ${ref}, ${ref.split(":")[0]!}, ${t.depositAddress}, ${native ? "" : USDT}, ${amount.toString()}, ${t.id},
+                       'CONFIRMED', 20, true)`;
+  return ref;
+}
+
+describe("what a trade did not pay for", () => {
+  it("refunds an over-payment's excess from the hot wallet once the sweep is final, and not again", async () => {
+    // 130 USDT confirmed for a 100 USDT quote: the payout covers 100.
+    const t = await tradeWithDeposit("PAYOUT_PENDING", 130_000_000n);
+    await db.sql`UPDATE instant_trades SET paid_amount = 100000000 WHERE id = ${t.id}`;
+    await transfers.planOnce();
+    const list = await orders(t.id);
+    const sweep = list.find((o) => o.kind === "SWEEP")!;
+    const excess = list.find((o) => o.kind === "REFUND")!;
+    expect(sweep.amount).toBe(130_000_000n);
+    expect(excess).toMatchObject({
+      purpose: "excess", fromAddress: HOT, toAddress: "0x8ba1f109551bd432803012645ac136ddd64dba72", amount: 30_000_000n,
+      contract: USDT, deductFee: false, dependsOn: sweep.id, status: "PENDING",
+    });
+    const ids = async () => (await transfers.actionable("anvil")).map((o) => o.id);
+    expect(await ids()).not.toContain(excess.id);
+    await report(sweep.dependsOn!, "CONFIRMED");
+    await report(sweep.id, "CONFIRMED");
+    expect(await ids()).toContain(excess.id);
+    await report(excess.id, "CONFIRMED");
+    await transfers.planOnce();
+    expect((await orders(t.id)).filter((o) => o.kind === "REFUND")).toHaveLength(1);
+    // An excess refund never moves the trade: it stays where its payout has it.
+    expect(await statusOf(t.id)).toBe("PAYOUT_PENDING");
+  });
+
+  it("when the payout then fails, the trade's refund is what is left after the excess", async () => {
+    const t = await tradeWithDeposit("PAYOUT_PENDING", 3n * 10n ** 16n, { native: true });
+    await db.sql`UPDATE instant_trades SET paid_amount = ${(2n * 10n ** 16n).toString()} WHERE id = ${t.id}`;
+    await transfers.planOnce();
+    const sweep = (await orders(t.id)).find((o) => o.kind === "SWEEP")!;
+    await report(sweep.id, "CONFIRMED");
+    await db.sql`UPDATE instant_trades SET status = 'REFUND_PENDING' WHERE id = ${t.id}`;
+    await transfers.planOnce();
+    const refunds = (await orders(t.id)).filter((o) => o.kind === "REFUND");
+    expect(refunds.map((r) => [r.purpose, r.amount, r.fromAddress])).toEqual([
+      ["excess", 1n * 10n ** 16n, HOT],
+      ["trade", 2n * 10n ** 16n, HOT],
+    ]);
+    // Only the trade's own refund makes it REFUNDED.
+    await report(refunds[0]!.id, "CONFIRMED");
+    expect(await statusOf(t.id)).toBe("REFUND_PENDING");
+    await report(refunds[1]!.id, "CONFIRMED");
+    expect(await statusOf(t.id)).toBe("REFUNDED");
+  });
+
+  it("an excess below the asset's minimum is recorded SKIPPED, once, and never sent", async () => {
+    // local.json: USDT min_amount 1 (1,000,000 base units); 0.5 USDT over.
+    const t = await tradeWithDeposit("COMPLETED", 100_500_000n);
+    await db.sql`UPDATE instant_trades SET paid_amount = 100000000 WHERE id = ${t.id}`;
+    await transfers.planOnce();
+    await transfers.planOnce();
+    const refunds = (await orders(t.id)).filter((o) => o.kind === "REFUND");
+    expect(refunds).toHaveLength(1);
+    expect(refunds[0]).toMatchObject({ purpose: "excess", status: "SKIPPED", amount: 500_000n });
+    expect((await transfers.actionable("anvil")).map((o) => o.id)).not.toContain(refunds[0]!.id);
+  });
+
+  it("refunds a deposit that arrives after the trade was REFUNDED, from the deposit address, once", async () => {
+    const t = await tradeWithDeposit("UNDERPAID", 2n * 10n ** 16n, { native: true });
+    await transfers.planOnce();
+    const [first] = await orders(t.id);
+    await report(first!.id, "CONFIRMED");
+    expect(await statusOf(t.id)).toBe("REFUNDED");
+    const late = await addDeposit(t, 5n * 10n ** 16n, true);
+    await transfers.planOnce();
+    await transfers.planOnce();
+    const refunds = (await orders(t.id)).filter((o) => o.kind === "REFUND");
+    expect(refunds).toHaveLength(2);
+    expect(refunds[1]).toMatchObject({
+      purpose: "late_deposit", fromAddress: t.depositAddress, amount: 5n * 10n ** 16n, sourceTxRefs: [late], deductFee: true, status: "PENDING",
+    });
+    expect(await statusOf(t.id)).toBe("REFUNDED");
+    await report(refunds[1]!.id, "CONFIRMED");
+    expect(await statusOf(t.id)).toBe("REFUNDED");
+  });
+
+  it("refunds a token deposit that arrives after a completed trade's sweep, with a gas top-up first", async () => {
+    const t = await tradeWithDeposit("COMPLETED", 100_000_000n);
+    await db.sql`UPDATE instant_trades SET paid_amount = 100000000 WHERE id = ${t.id}`;
+    await transfers.planOnce();
+    expect((await orders(t.id)).map((o) => o.kind)).toEqual(["GAS_TOPUP", "SWEEP"]);
+    await addDeposit(t, 7_000_000n);
+    await transfers.planOnce();
+    const list = await orders(t.id);
+    expect(list.map((o) => o.kind)).toEqual(["GAS_TOPUP", "SWEEP", "GAS_TOPUP", "REFUND"]);
+    expect(list[3]).toMatchObject({ purpose: "late_deposit", fromAddress: t.depositAddress, amount: 7_000_000n, dependsOn: list[2]!.id });
+  });
+});
+
+describe("rebalancing the hot wallet to cold", () => {
+  const NET = "rebal-net";
+  const HOT2 = "0x00000000000000000000000000000000000000f2";
+  const COLD = "0x00000000000000000000000000000000000000c0";
+  const ETH = 10n ** 18n;
+  const rebalances = () => db.sql<{ id: string; amount: string; status: string; to_address: string; deduct_fee: boolean }[]>`
+    SELECT id, amount::text, status, to_address, deduct_fee FROM transfer_transactions WHERE network = ${NET} AND kind = 'REBALANCE' ORDER BY created_at`;
+
+  it("moves the native balance above the ceiling to cold, one at a time, and only from a reading after the last one landed", async () => {
+    await transfers.registerWallets(NET, [
+      { kind: "hot", address: HOT2, derivationPath: "m/44'/60'/1'/0/0", keyRef: "vault:secret/x#seed", ceiling: 10n * ETH },
+      { kind: "cold", address: COLD, derivationPath: "", keyRef: "", ceiling: null },
+    ]);
+    // Within the 10 % margin: nothing.
+    await transfers.reportBalances(NET, 100n, [{ address: HOT2, contract: "", balance: 10n * ETH + ETH / 2n }]);
+    await transfers.planOnce();
+    expect(await rebalances()).toEqual([]);
+    await transfers.reportBalances(NET, 101n, [{ address: HOT2, contract: "", balance: 25n * ETH }]);
+    // An older reading arriving late never replaces a newer one.
+    await transfers.reportBalances(NET, 99n, [{ address: HOT2, contract: "", balance: 90n * ETH }]);
+    await transfers.planOnce();
+    await transfers.planOnce();
+    const [r] = await rebalances();
+    expect(r).toMatchObject({ amount: (15n * ETH).toString(), status: "PENDING", to_address: COLD, deduct_fee: true });
+    expect(await rebalances()).toHaveLength(1);
+    const report2 = (status: "CONFIRMED", blockHeight: bigint) =>
+      db.sql.begin((tx) => transfers.report(NET, { orderId: r!.id, status, reason: "", blockHeight, attempt: { attempt: 1, txHash: "0xrb", rawTx: "0x", nonce: "1", fee: "1", status } }, tx));
+    await report2("CONFIRMED", 105n);
+    // The last reading (block 101) predates the rebalance: no second one from it.
+    await transfers.planOnce();
+    expect(await rebalances()).toHaveLength(1);
+    await transfers.reportBalances(NET, 106n, [{ address: HOT2, contract: "", balance: 10n * ETH }]);
+    await transfers.planOnce();
+    expect(await rebalances()).toHaveLength(1);
+  });
+});

@@ -1,13 +1,13 @@
-import { delay, grossBrl, newId, PonteError, PRICE_SCALE, type Logger } from "@ponte/common";
+import { delay, grossBrl, PonteError, PRICE_SCALE, type Logger } from "@ponte/common";
 import type { Sql, Tx } from "../db/index.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import type { Asset, AssetRegistry, PriceSource } from "../quote/types.js";
 import { systemActor } from "../trade/actor.js";
 import { tradeFromRow, type Trade, type TradeRow } from "../trade/model.js";
 import { transition, type TransitionContext } from "../trade/transition.js";
+import { hotWallet, insertOrder as insertOrderRow, orderFromUserAddress, type NewOrder, type TransferKind, type TransferPurpose, type TransferStatus } from "./orders.js";
 
-export type TransferKind = "SWEEP" | "REFUND" | "CUSTODIAL_SELL" | "REBALANCE" | "GAS_TOPUP";
-export type TransferStatus = "PENDING" | "SIGNED" | "BROADCAST" | "CONFIRMED" | "FAILED" | "SKIPPED";
+export type { TransferKind, TransferPurpose, TransferStatus } from "./orders.js";
 const FINAL: readonly TransferStatus[] = ["CONFIRMED", "FAILED", "SKIPPED"];
 const RANK: Record<TransferStatus, number> = { PENDING: 0, SIGNED: 1, BROADCAST: 2, CONFIRMED: 3, FAILED: 3, SKIPPED: 3 };
 
@@ -24,6 +24,7 @@ export interface Order {
   id: string;
   network: string;
   kind: TransferKind;
+  purpose: TransferPurpose;
   tradeId: string | null;
   status: TransferStatus;
   fromAddress: string;
@@ -57,12 +58,15 @@ export interface TransferOptions {
   maxSweepOrders: number;
   intervalMs: number;
   batchSize: number;
+  /** A hot wallet is rebalanced to cold once it holds more than its ceiling plus this share of it (basis points). */
+  rebalanceMarginBps: bigint;
 }
 
 interface OrderRow {
   id: string;
   network: string;
   kind: TransferKind;
+  purpose: TransferPurpose;
   trade_id: string | null;
   status: TransferStatus;
   from_address: string;
@@ -85,6 +89,7 @@ const toOrder = (r: OrderRow): Order => ({
   id: r.id,
   network: r.network,
   kind: r.kind,
+  purpose: r.purpose,
   tradeId: r.trade_id,
   status: r.status,
   fromAddress: r.from_address,
@@ -110,16 +115,19 @@ const toOrder = (r: OrderRow): Order => ({
   updatedAt: r.updated_at,
 });
 
-// Orders with what the agent needs: the deposit address's derivation index and earlier attempts.
+// Orders with what the agent needs: the derivation index of the address it moves funds out of (a
+// deposit address, or a custodial wallet for CUSTODIAL_SELL) and earlier attempts.
 const SELECT_ORDERS = `
-  SELECT o.*, da.derivation_index,
+  SELECT o.*, COALESCE(da.derivation_index, ca.derivation_index) AS derivation_index,
          (SELECT json_agg(json_build_object('attempt', a.attempt, 'tx_hash', a.tx_hash, 'raw_tx', a.raw_tx,
                  'nonce', a.nonce, 'fee', a.fee::text, 'status', a.status) ORDER BY a.attempt)
             FROM transfer_attempts a WHERE a.order_id = o.id) AS attempts
     FROM transfer_transactions o
-    LEFT JOIN deposit_addresses da ON da.network = o.network AND da.address = o.from_address`;
+    LEFT JOIN deposit_addresses da ON da.network = o.network AND da.address = o.from_address AND o.kind <> 'CUSTODIAL_SELL'
+    LEFT JOIN custodial_accounts ca ON ca.network = o.network AND ca.address = o.from_address AND o.kind = 'CUSTODIAL_SELL'`;
 
 const actor = systemActor("transfers");
+const REBALANCE_RETRY_MINUTES = 10;
 
 export type Transfers = ReturnType<typeof createTransfers>;
 
@@ -144,11 +152,6 @@ export function createTransfers(common: {
   const ac = new AbortController();
   let loop: Promise<void> | undefined;
 
-  async function hotWallet(db: Sql | Tx, network: string): Promise<string | undefined> {
-    const [w] = await db<{ address: string }[]>`SELECT address FROM system_wallets WHERE network = ${network} AND kind = 'hot'`;
-    return w?.address;
-  }
-
   /** Native base units worth `share` of `amount` of `asset`; undefined while prices are unavailable. */
   async function maxFeeFor(asset: Asset, amount: bigint): Promise<bigint | undefined> {
     const native = registry.byNetwork(asset.network).find((a) => !a.contract);
@@ -164,18 +167,12 @@ export function createTransfers(common: {
     }
   }
 
-  async function insertOrder(tx: Tx, o2: {
-    network: string; kind: TransferKind; tradeId: string | null; from: string; to: string; contract: string;
-    amount: bigint; deductFee: boolean; dependsOn?: string; sourceTxRefs?: string[]; maxFee?: bigint; reason?: string;
-  }): Promise<string> {
-    const id = newId("order");
-    await tx`INSERT INTO transfer_transactions (id, network, kind, trade_id, status, from_address, to_address, contract, amount,
-                                                deduct_fee, depends_on, source_tx_refs, max_fee, reason)
-             VALUES (${id}, ${o2.network}, ${o2.kind}, ${o2.tradeId}, 'PENDING', ${o2.from}, ${o2.to}, ${o2.contract},
-                     ${o2.amount.toString()}, ${o2.deductFee}, ${o2.dependsOn ?? null}, ${o2.sourceTxRefs ?? []},
-                     ${o2.maxFee === undefined ? null : o2.maxFee.toString()}, ${o2.reason ?? null})`;
-    common.metrics.transfers.inc({ kind: o2.kind, status: "PENDING" });
-    return id;
+  const insertOrder = (tx: Tx, order: NewOrder): Promise<string> => insertOrderRow(tx, common.metrics, order);
+
+  async function depositsSum(tx: Tx, network: string, refs: string[]): Promise<bigint> {
+    const [r] = await tx<{ total: string }[]>`
+      SELECT COALESCE(sum(amount), 0)::text AS total FROM deposits WHERE network = ${network} AND tx_ref = ANY(${refs})`;
+    return BigInt(r!.total);
   }
 
   /** Confirmed deposits of the trade's own asset still sitting at its deposit address. */
@@ -185,20 +182,12 @@ export function createTransfers(common: {
     return { amount: rows.reduce((s, r) => s + BigInt(r.amount), 0n), refs: rows.map((r) => r.tx_ref) };
   }
 
-  /** Orders a move out of a deposit address; a token needs the gas topped up from the hot wallet first. */
-  async function fromDepositAddress(tx: Tx, trade: Trade, kind: "SWEEP" | "REFUND", to: string, hot: string, amount: bigint, refs: string[], maxFee?: bigint): Promise<string> {
-    let dependsOn: string | undefined;
-    if (trade.contract) {
-      dependsOn = await insertOrder(tx, {
-        network: trade.network, kind: "GAS_TOPUP", tradeId: trade.id, from: hot, to: trade.depositAddress,
-        contract: trade.contract, amount: 0n, deductFee: false, reason: `gas for the ${kind.toLowerCase()}`,
-      });
-    }
-    return insertOrder(tx, {
+  /** Orders a move out of the trade's deposit address (a token's gas topped up first). */
+  const fromDepositAddress = (tx: Tx, trade: Trade, kind: "SWEEP" | "REFUND", to: string, hot: string, amount: bigint, refs: string[], o2: { maxFee?: bigint; purpose?: TransferPurpose } = {}): Promise<string> =>
+    orderFromUserAddress(tx, common.metrics, {
       network: trade.network, kind, tradeId: trade.id, from: trade.depositAddress, to, contract: trade.contract, amount,
-      deductFee: !trade.contract, dependsOn, sourceTxRefs: refs, maxFee,
+      sourceTxRefs: refs, maxFee: o2.maxFee, purpose: o2.purpose, hot,
     });
-  }
 
   async function planSweeps(): Promise<number> {
     return sql.begin(async (tx) => {
@@ -221,7 +210,7 @@ export function createTransfers(common: {
           logger.warn({ trade_id: trade.id }, "Sweep deferred: no price to bound its fee");
           continue;
         }
-        const id = await fromDepositAddress(tx, trade, "SWEEP", hot, hot, amount, refs, maxFee);
+        const id = await fromDepositAddress(tx, trade, "SWEEP", hot, hot, amount, refs, { maxFee });
         logger.info({ trade_id: trade.id, order_id: id, network: trade.network }, "Sweep ordered");
         n++;
       }
@@ -251,30 +240,43 @@ export function createTransfers(common: {
       const pending = await tx<TradeRow[]>`
         SELECT t.* FROM instant_trades t
          WHERE t.status = 'REFUND_PENDING'
-           AND NOT EXISTS (SELECT 1 FROM transfer_transactions x WHERE x.trade_id = t.id AND x.kind = 'REFUND' AND x.status <> 'FAILED')
+           AND NOT EXISTS (SELECT 1 FROM transfer_transactions x WHERE x.trade_id = t.id AND x.kind = 'REFUND' AND x.purpose = 'trade'
+                             AND x.status <> 'FAILED')
          ORDER BY t.updated_at LIMIT ${o.batchSize} FOR UPDATE OF t SKIP LOCKED`;
       let n = 0;
       for (const row of pending) {
         const trade = tradeFromRow(row);
         const hot = await hotWallet(tx, trade.network);
         if (!hot) continue;
-        const { amount, refs } = await confirmedDeposits(tx, trade);
-        if (amount === 0n || !trade.refundAddress) {
-          await transition(tx, common.transitions, {
-            tradeId: trade.id, from: "REFUND_PENDING", to: "MANUAL_REVIEW", actor,
-            reason: amount === 0n ? "nothing confirmed to refund" : "no refund address",
-          });
-          continue;
-        }
-        // Where the funds are now: still at the deposit address unless a sweep got that far.
+        // Where the funds are now: still at the deposit address unless a sweep got that far; a
+        // custodial sell's are in the hot wallet. A pending sweep is superseded, with what waits on it.
         const [sweep] = await tx<{ id: string; status: TransferStatus }[]>`
           SELECT id, status FROM transfer_transactions WHERE trade_id = ${trade.id} AND kind = 'SWEEP'
              AND status NOT IN ('FAILED', 'SKIPPED') FOR UPDATE`;
         if (sweep?.status === "PENDING") {
           await tx`UPDATE transfer_transactions SET status = 'SKIPPED', reason = 'superseded by a refund', updated_at = now()
-                    WHERE id = ${sweep.id} OR id = (SELECT depends_on FROM transfer_transactions WHERE id = ${sweep.id} AND status = 'PENDING')`;
+                    WHERE status = 'PENDING' AND (id = ${sweep.id} OR depends_on = ${sweep.id}
+                          OR id = (SELECT depends_on FROM transfer_transactions WHERE id = ${sweep.id}))`;
         }
-        const fromHot = !!sweep && sweep.status !== "PENDING";
+        const confirmed = await confirmedDeposits(tx, trade);
+        // What other refunds (an over-payment's excess, late deposits) already give back is not refunded twice.
+        const [other] = await tx<{ amount: string; refs: string[] }[]>`
+          SELECT COALESCE(sum(amount) FILTER (WHERE purpose = 'excess'), 0)::text AS amount,
+                 COALESCE(array_agg(r) FILTER (WHERE purpose = 'late_deposit'), '{}') AS refs
+            FROM transfer_transactions LEFT JOIN LATERAL unnest(source_tx_refs) AS r ON purpose = 'late_deposit'
+           WHERE trade_id = ${trade.id} AND kind = 'REFUND' AND purpose <> 'trade' AND status NOT IN ('FAILED', 'SKIPPED')`;
+        const lateRefs = new Set(other!.refs);
+        const refs = confirmed.refs.filter((r) => !lateRefs.has(r));
+        const lateAmount = lateRefs.size === 0 ? 0n : await depositsSum(tx, trade.network, [...lateRefs]);
+        const amount = confirmed.amount - lateAmount - BigInt(other!.amount);
+        if (amount <= 0n || !trade.refundAddress) {
+          await transition(tx, common.transitions, {
+            tradeId: trade.id, from: "REFUND_PENDING", to: "MANUAL_REVIEW", actor,
+            reason: amount <= 0n ? "nothing confirmed to refund" : "no refund address",
+          });
+          continue;
+        }
+        const fromHot = trade.source === "custodial" || (!!sweep && sweep.status !== "PENDING");
         const id = fromHot
           ? await insertOrder(tx, {
               network: trade.network, kind: "REFUND", tradeId: trade.id, from: hot, to: trade.refundAddress,
@@ -289,12 +291,166 @@ export function createTransfers(common: {
     });
   }
 
+  /**
+   * Gives back what a trade did not pay for: the excess of an over-payment (out of the hot wallet
+   * once the sweep that brought it there is final) and deposits that arrived after the trade's funds
+   * were already ordered somewhere (out of the deposit address). An amount below the asset's
+   * minimum is not worth its network fee: the order is recorded as SKIPPED, so ops sees it.
+   */
+  async function planOwedBack(): Promise<number> {
+    return sql.begin(async (tx) => {
+      let n = 0;
+      const excess = await tx<(TradeRow & { sweep_id: string; excess: string })[]>`
+        SELECT t.*, s.id AS sweep_id, (s.amount - t.paid_amount)::text AS excess
+          FROM instant_trades t
+          JOIN transfer_transactions s ON s.trade_id = t.id AND s.kind = 'SWEEP' AND s.status NOT IN ('FAILED', 'SKIPPED')
+         WHERE t.source = 'deposit' AND t.paid_amount IS NOT NULL AND s.amount > t.paid_amount AND t.refund_address IS NOT NULL
+           AND t.status IN ('PAYMENT_CONFIRMED', 'PAYOUT_PENDING', 'COMPLETED')
+           AND NOT EXISTS (SELECT 1 FROM transfer_transactions r WHERE r.trade_id = t.id AND r.kind = 'REFUND' AND r.purpose = 'excess'
+                             AND r.status <> 'FAILED')
+           AND (SELECT count(*) FROM transfer_transactions r WHERE r.trade_id = t.id AND r.kind = 'REFUND' AND r.purpose = 'excess') < ${o.maxSweepOrders}
+         ORDER BY t.updated_at LIMIT ${o.batchSize} FOR UPDATE OF t SKIP LOCKED`;
+      for (const row of excess) {
+        const trade = tradeFromRow(row);
+        const hot = await hotWallet(tx, trade.network);
+        if (!hot) continue;
+        const amount = BigInt(row.excess);
+        const tooSmall = amount < minRefund(trade);
+        const id = await insertOrder(tx, {
+          network: trade.network, kind: "REFUND", purpose: "excess", tradeId: trade.id, from: hot, to: trade.refundAddress!,
+          contract: trade.contract, amount, deductFee: !trade.contract, dependsOn: row.sweep_id,
+          reason: tooSmall ? "below the asset's minimum amount: not worth a network fee" : "over-payment above the quoted amount",
+        });
+        if (tooSmall) await tx`UPDATE transfer_transactions SET status = 'SKIPPED', updated_at = now() WHERE id = ${id}`;
+        logger.info({ trade_id: trade.id, order_id: id, amount: amount.toString(), skipped: tooSmall }, "Excess refund ordered");
+        n++;
+      }
+
+      const late = await tx<TradeRow[]>`
+        SELECT t.* FROM instant_trades t
+         WHERE t.source = 'deposit' AND t.refund_address IS NOT NULL
+           AND t.status IN ('PAYMENT_CONFIRMED', 'PAYOUT_PENDING', 'COMPLETED', 'REFUND_PENDING', 'REFUNDED')
+           AND EXISTS (SELECT 1 FROM transfer_transactions x WHERE x.trade_id = t.id AND x.kind IN ('SWEEP', 'REFUND')
+                         AND x.purpose = 'trade' AND x.status <> 'FAILED')
+           AND EXISTS (SELECT 1 FROM deposits d WHERE d.trade_id = t.id AND d.status = 'CONFIRMED' AND d.contract = t.contract
+                         AND NOT EXISTS (SELECT 1 FROM transfer_transactions x WHERE x.trade_id = t.id AND x.status <> 'FAILED'
+                                           AND d.tx_ref = ANY(x.source_tx_refs))
+                         AND (SELECT count(*) FROM transfer_transactions x WHERE x.trade_id = t.id AND x.purpose = 'late_deposit'
+                                AND x.status = 'FAILED' AND d.tx_ref = ANY(x.source_tx_refs)) < ${o.maxSweepOrders})
+         ORDER BY t.updated_at LIMIT ${o.batchSize} FOR UPDATE OF t SKIP LOCKED`;
+      for (const row of late) {
+        const trade = tradeFromRow(row);
+        const hot = await hotWallet(tx, trade.network);
+        if (!hot) continue;
+        const deps = await tx<{ tx_ref: string; amount: string }[]>`
+          SELECT d.tx_ref, d.amount FROM deposits d
+           WHERE d.trade_id = ${trade.id} AND d.status = 'CONFIRMED' AND d.contract = ${trade.contract}
+             AND NOT EXISTS (SELECT 1 FROM transfer_transactions x WHERE x.trade_id = ${trade.id} AND x.status <> 'FAILED'
+                               AND d.tx_ref = ANY(x.source_tx_refs))
+             AND (SELECT count(*) FROM transfer_transactions x WHERE x.trade_id = ${trade.id} AND x.purpose = 'late_deposit'
+                    AND x.status = 'FAILED' AND d.tx_ref = ANY(x.source_tx_refs)) < ${o.maxSweepOrders}
+           ORDER BY d.id`;
+        const amount = deps.reduce((a, d) => a + BigInt(d.amount), 0n);
+        const refs = deps.map((d) => d.tx_ref);
+        if (amount < minRefund(trade)) {
+          // Recorded so that it is not planned again, and visible in the audit log.
+          const id = await insertOrder(tx, {
+            network: trade.network, kind: "REFUND", purpose: "late_deposit", tradeId: trade.id, from: trade.depositAddress,
+            to: trade.refundAddress!, contract: trade.contract, amount, deductFee: !trade.contract, sourceTxRefs: refs,
+            reason: "below the asset's minimum amount: not worth a network fee",
+          });
+          await tx`UPDATE transfer_transactions SET status = 'SKIPPED', updated_at = now() WHERE id = ${id}`;
+          continue;
+        }
+        const id = await fromDepositAddress(tx, trade, "REFUND", trade.refundAddress!, hot, amount, refs, { purpose: "late_deposit" });
+        logger.warn({ trade_id: trade.id, order_id: id, tx_refs: refs, amount: amount.toString() }, "Refund of a late deposit ordered");
+        n++;
+      }
+      if (n > 0) await tx`SELECT pg_notify('ponte_transfers', '')`;
+      return n;
+    });
+  }
+
+  /** The smallest refund worth a network fee: the asset's minimum trade amount. */
+  function minRefund(trade: Trade): bigint {
+    return registry.find(trade.symbol, trade.network)?.minAmount ?? 1n;
+  }
+
+  /**
+   * Moves a hot wallet's native balance above its ceiling to the cold wallet, from the balance its
+   * agent last reported at a block after the previous rebalance was final. One in flight per
+   * network; after a failure, the next try waits REBALANCE_RETRY_MINUTES.
+   */
+  async function planRebalances(): Promise<number> {
+    return sql.begin(async (tx) => {
+      const rows = await tx<{ network: string; hot: string; cold: string; ceiling: string; balance: string }[]>`
+        SELECT h.network, h.address AS hot, c.address AS cold, h.ceiling::text AS ceiling, b.balance::text AS balance
+          FROM system_wallets h
+          JOIN system_wallets c ON c.network = h.network AND c.kind = 'cold'
+          JOIN system_wallet_balances b ON b.network = h.network AND b.address = h.address AND b.contract = ''
+         WHERE h.kind = 'hot' AND h.ceiling IS NOT NULL
+           AND b.balance > h.ceiling + h.ceiling * ${o.rebalanceMarginBps.toString()}::numeric / 10000
+           AND b.block_height > COALESCE((SELECT max(x.block_height) FROM transfer_transactions x
+                                           WHERE x.network = h.network AND x.kind = 'REBALANCE' AND x.status = 'CONFIRMED'), -1)
+           AND NOT EXISTS (SELECT 1 FROM transfer_transactions x WHERE x.network = h.network AND x.kind = 'REBALANCE'
+                             AND (x.status IN ('PENDING', 'SIGNED', 'BROADCAST')
+                                  OR (x.status IN ('FAILED', 'SKIPPED') AND x.updated_at > now() - make_interval(mins => ${REBALANCE_RETRY_MINUTES}))))
+         FOR UPDATE OF h SKIP LOCKED`;
+      for (const r of rows) {
+        const amount = BigInt(r.balance) - BigInt(r.ceiling);
+        const id = await insertOrder(tx, {
+          network: r.network, kind: "REBALANCE", purpose: "rebalance", tradeId: null, from: r.hot, to: r.cold, contract: "",
+          amount, deductFee: true, reason: `hot wallet above its ceiling of ${r.ceiling}`,
+        });
+        logger.info({ network: r.network, order_id: id, amount: amount.toString() }, "Rebalance to cold ordered");
+      }
+      if (rows.length > 0) await tx`SELECT pg_notify('ponte_transfers', '')`;
+      return rows.length;
+    });
+  }
+
+  /**
+   * A custodial sell's transfer is its deposit: broadcast → DEPOSIT_DETECTED; final on chain (the
+   * agent's finality rule) → recorded as the trade's confirmed deposit and PAYMENT_CONFIRMED; failed
+   * or skipped → nothing left the user's wallet, so the trade is CANCELLED.
+   */
+  async function custodialProgress(
+    tx: Tx, network: string, order: { id: string; trade_id: string | null; amount: string }, status: TransferStatus,
+    txHash: string, blockHeight: bigint, reason: string,
+  ): Promise<void> {
+    const trade = await lockedTrade(tx, order.trade_id!);
+    if (!trade || trade.source !== "custodial") return;
+    const amount = BigInt(order.amount);
+    const agent = { kind: "agent", id: network } as const;
+    const data = { order_id: order.id, tx_hash: txHash };
+    let status0 = trade.status;
+    const step = async (to: Trade["status"], why: string, set?: { received_amount: bigint; confirmed_amount?: bigint; paid_amount?: bigint }) => {
+      await transition(tx, common.transitions, { tradeId: trade.id, from: status0, to, actor: to === "CANCELLED" ? actor : agent, reason: why, data, set });
+      status0 = to;
+    };
+    if ((status === "BROADCAST" || status === "CONFIRMED") && status0 === "PENDING") {
+      await step("DEPOSIT_DETECTED", "custodial transfer sent", { received_amount: amount });
+    }
+    if (status === "CONFIRMED" && status0 === "DEPOSIT_DETECTED") {
+      await tx`INSERT INTO deposits (network, tx_ref, tx_hash, address, contract, amount, trade_id, status, block_height, confirmations)
+               VALUES (${network}, ${`${txHash}:custodial`}, ${txHash}, ${trade.depositAddress}, ${trade.contract}, ${amount.toString()},
+                       ${trade.id}, 'CONFIRMED', ${blockHeight > 0n ? blockHeight.toString() : null}, 0)
+               ON CONFLICT (network, tx_ref) DO NOTHING`;
+      await step("PAYMENT_CONFIRMED", "custodial transfer final", { received_amount: amount, confirmed_amount: amount, paid_amount: amount });
+    }
+    if (status === "FAILED" || status === "SKIPPED") {
+      if (status0 === "DEPOSIT_DETECTED") await step("PENDING", "custodial transfer did not land");
+      if (status0 === "PENDING") await step("CANCELLED", `custodial transfer ${status === "FAILED" ? "failed" : "skipped"}: ${reason || "unknown"}`);
+    }
+  }
+
   async function lockedTrade(tx: Tx, id: string): Promise<Trade | undefined> {
     const [row] = await tx<TradeRow[]>`SELECT * FROM instant_trades WHERE id = ${id} FOR UPDATE`;
     return row ? tradeFromRow(row) : undefined;
   }
 
-  const planOnce = async (): Promise<number> => (await planSweeps()) + (await planRefunds());
+  const planOnce = async (): Promise<number> =>
+    (await planSweeps()) + (await planRefunds()) + (await planOwedBack()) + (await planRebalances());
 
   return {
     /** Records the wallets an agent derives (hot) or was configured with (cold). Never a key. */
@@ -311,6 +467,19 @@ export function createTransfers(common: {
     },
 
     planOnce,
+
+    /** The system wallets' balances at a block, as the agent read them; an older reading never replaces a newer one. */
+    async reportBalances(network: string, blockHeight: bigint, balances: { address: string; contract: string; balance: bigint }[]): Promise<void> {
+      if (balances.length === 0) return;
+      await sql`
+        INSERT INTO system_wallet_balances AS b (network, address, contract, balance, block_height)
+        SELECT ${network}, x.address, x.contract, x.balance::numeric, ${blockHeight.toString()}::bigint
+          FROM unnest(${balances.map((b) => b.address)}::text[], ${balances.map((b) => b.contract)}::text[],
+                      ${balances.map((b) => b.balance.toString())}::text[]) AS x(address, contract, balance)
+        ON CONFLICT (network, address, contract) DO UPDATE
+           SET balance = EXCLUDED.balance, block_height = EXCLUDED.block_height, updated_at = now()
+         WHERE b.block_height <= EXCLUDED.block_height`;
+    },
 
     /** Orders the network's agent can act on now (dependencies confirmed), with their attempts. */
     async actionable(network: string): Promise<Order[]> {
@@ -353,7 +522,8 @@ export function createTransfers(common: {
                WHERE id = ${r.orderId}`;
       common.metrics.transfers.inc({ kind: row.kind, status: r.status });
       const log = logger.child({ order_id: row.id, trade_id: row.trade_id, kind: row.kind });
-      if (r.status === "CONFIRMED" && row.kind === "REFUND" && row.trade_id) {
+      // Only the trade's own refund settles it; an excess or a late deposit given back does not.
+      if (r.status === "CONFIRMED" && row.kind === "REFUND" && row.purpose === "trade" && row.trade_id) {
         const trade = await lockedTrade(tx, row.trade_id);
         if (trade?.status === "REFUND_PENDING") {
           await transition(tx, common.transitions, {
@@ -362,12 +532,26 @@ export function createTransfers(common: {
           });
         }
       }
+      if (row.kind === "CUSTODIAL_SELL" && row.trade_id) {
+        await custodialProgress(tx, network, row, r.status, r.attempt?.txHash ?? "", r.blockHeight, r.reason);
+      }
+      if (r.status === "FAILED" || r.status === "SKIPPED") {
+        // What waited on this order cannot happen now.
+        const dependents = await tx<{ id: string; kind: TransferKind; trade_id: string | null; amount: string }[]>`
+          UPDATE transfer_transactions SET status = 'FAILED', reason = ${`the ${row.kind.toLowerCase().replace("_", " ")} it waited on ${r.status === "FAILED" ? "failed" : "was skipped"}`},
+                 updated_at = now()
+           WHERE depends_on = ${row.id} AND status = 'PENDING'
+          RETURNING id, kind, trade_id, amount::text`;
+        for (const d of dependents) {
+          common.metrics.transfers.inc({ kind: d.kind, status: "FAILED" });
+          if (d.kind === "CUSTODIAL_SELL" && d.trade_id) {
+            await custodialProgress(tx, network, { id: d.id, trade_id: d.trade_id, amount: d.amount }, "FAILED", "", 0n, `its gas top-up ${r.status === "FAILED" ? "failed" : "was skipped"}`);
+          }
+        }
+      }
       if (r.status === "FAILED") {
         log.error({ reason: r.reason }, "Transfer failed");
-        // What waited on this order cannot happen now.
-        await tx`UPDATE transfer_transactions SET status = 'FAILED', reason = 'its gas top-up failed', updated_at = now()
-                  WHERE depends_on = ${row.id} AND status = 'PENDING'`;
-        if (row.kind === "REFUND" && row.trade_id) {
+        if (row.kind === "REFUND" && row.purpose === "trade" && row.trade_id) {
           const trade = await lockedTrade(tx, row.trade_id);
           if (trade?.status === "REFUND_PENDING") {
             await transition(tx, common.transitions, {

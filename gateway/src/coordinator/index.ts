@@ -1,8 +1,8 @@
 import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import { fromGrpcError, Histogram, LATENCY_BUCKETS, type Logger, type Registry } from "@ponte/common";
 import { tradev1 } from "@ponte/proto";
-import type { AssetJson, AuditLogJson, PixKeyJson, QuoteJson, TradeJson, TradePageJson, WebhookAckJson } from "../schemas.js";
-import { assetToJson, auditLogToJson, pixKeyToJson, quoteToJson, tradePageToJson, tradeToJson } from "./mapping.js";
+import type { AssetJson, AuditLogJson, CustodialAccountJson, PixKeyJson, QuoteJson, TradeJson, TradePageJson, WebhookAckJson } from "../schemas.js";
+import { assetToJson, auditLogToJson, custodialAccountToJson, pixKeyToJson, quoteToJson, tradePageToJson, tradeToJson } from "./mapping.js";
 
 /** Per call: the request id to forward, and a deadline other than the default (readiness probes). */
 export interface CallOpts {
@@ -24,7 +24,7 @@ export interface Coordinator {
   listAssets(o?: CallOpts): Promise<AssetJson[]>;
   createQuote(r: { userId: string; symbol: string; network: string; amount: QuoteAmount }, o?: CallOpts): Promise<QuoteJson>;
   createTrade(
-    r: { userId: string; quoteId: string; refundAddress: string; idempotencyKey: string; requestHash: string },
+    r: { userId: string; quoteId: string; refundAddress: string; idempotencyKey: string; requestHash: string; source: string },
     o?: CallOpts,
   ): Promise<TradeJson>;
   /** userId "" reads any trade (admins); otherwise another user's trade is NOT_FOUND. */
@@ -39,6 +39,8 @@ export interface Coordinator {
     o?: CallOpts,
   ): Promise<PixKeyJson>;
   getPixKey(r: { userId: string }, o?: CallOpts): Promise<PixKeyJson>;
+  putCustodialAccount(r: { userId: string; network: string; address: string; derivationIndex: number }, o?: CallOpts): Promise<CustodialAccountJson>;
+  getCustodialAccount(r: { userId: string; network: string }, o?: CallOpts): Promise<CustodialAccountJson>;
   /** A PIX provider's webhook, unparsed: the coordinator checks the signature on these exact bytes. */
   ingestPixWebhook(r: { provider: string; rawBody: Buffer; headers: Record<string, string> }, o?: CallOpts): Promise<WebhookAckJson>;
   close(): void;
@@ -159,6 +161,18 @@ export function createCoordinatorClient(opts: CoordinatorClientOptions): Coordin
     async getPixKey(r, o) {
       return pixKeyToJson(
         await call<tradev1.GetPixKeyRequest, tradev1.PixKey>("GetPixKey", (q, m, c, cb) => client.getPixKey(q, m, c, cb), r, o),
+      );
+    },
+    async putCustodialAccount(r, o) {
+      return custodialAccountToJson(
+        await call<tradev1.CustodialAccount, tradev1.CustodialAccount>(
+          "PutCustodialAccount", (q, m, c, cb) => client.putCustodialAccount(q, m, c, cb), { ...r, createdAt: "", updatedAt: "" }, o),
+      );
+    },
+    async getCustodialAccount(r, o) {
+      return custodialAccountToJson(
+        await call<tradev1.GetCustodialAccountRequest, tradev1.CustodialAccount>(
+          "GetCustodialAccount", (q, m, c, cb) => client.getCustodialAccount(q, m, c, cb), r, o),
       );
     },
     async ingestPixWebhook(r, o) {

@@ -1,6 +1,6 @@
 import { formatBrl, formatUnits } from "@ponte/common";
 import type { tradev1 } from "@ponte/proto";
-import type { AssetJson, AuditLogJson, PixKeyJson, QuoteJson, TradeJson, TradePageJson } from "../schemas.js";
+import type { AssetJson, AuditLogJson, CustodialAccountJson, PixKeyJson, QuoteJson, TradeJson, TradePageJson } from "../schemas.js";
 
 // Proto → the frontend's JSON. The coordinator speaks base units and centavos; the frontend
 // speaks human decimals. Proto types stop here.
@@ -68,6 +68,7 @@ export function tradeToJson(t: tradev1.Trade): TradeJson {
     payout_amount: t.payoutAmountCentavos === "" ? null : brl(t.payoutAmountCentavos),
     payout_status: orNull(t.payoutStatus),
     payout_end_to_end_id: orNull(t.payoutEndToEndId),
+    source: t.source === "custodial" ? "custodial" : "deposit",
   };
 }
 
@@ -99,6 +100,7 @@ export function auditLogToJson(log: tradev1.AuditLog): AuditLogJson {
       tx_hash: orNull(t.txHash),
       fee_base_units: orNull(t.fee),
       attempts: t.attempts,
+      purpose: t.purpose || "trade",
       reason: orNull(t.reason),
       created_at: t.createdAt,
       updated_at: t.updatedAt,
@@ -114,5 +116,16 @@ export function pixKeyToJson(k: tradev1.PixKey): PixKeyJson {
     holder_document: k.holderDocument,
     holder_name: k.holderName,
     updated_at: k.updatedAt,
+  };
+}
+
+export function custodialAccountToJson(a: tradev1.CustodialAccount): CustodialAccountJson {
+  return {
+    user_id: a.userId,
+    network: a.network,
+    address: a.address,
+    derivation_index: a.derivationIndex,
+    created_at: a.createdAt,
+    updated_at: a.updatedAt,
   };
 }

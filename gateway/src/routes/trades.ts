@@ -49,7 +49,8 @@ export function registerTradeRoutes(app: App, deps: RouteDeps): void {
         {
           userId: principalOf(c).userId,
           quoteId: body.quote_id,
-          refundAddress: body.refund_address,
+          refundAddress: body.refund_address ?? "",
+          source: body.source ?? "deposit",
           idempotencyKey: c.req.valid("header")["Idempotency-Key"],
           requestHash: requestHash(body),
         },

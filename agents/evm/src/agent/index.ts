@@ -8,7 +8,7 @@ import { createEvmKeys, type EvmKeys } from "../keys/index.js";
 import { createLogFetcher } from "../logs/index.js";
 import { createHeadWatcher, type HeadWatcher } from "../rpc/heads.js";
 import { createEvmRpc, RpcError, type EvmRpc } from "../rpc/index.js";
-import { createBalanceMonitor, createEvmTransferExecutor, type BalanceMonitor } from "../transfer/index.js";
+import { createBalanceMonitor, createEvmTransferExecutor, type BalanceMonitor, type BalanceReading } from "../transfer/index.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 
@@ -84,7 +84,12 @@ export async function startEvmAgent(common: AgentCommon, o: StartEvmAgentOptions
   const heads = createHeadWatcher({ logger }, { urls: config.rpc.flatMap((r) => (r.ws ? [r.ws] : [])), metrics, network: config.network });
   const logs = createLogFetcher({ logger }, { rpc, contracts: config.tokens.map((t) => t.contract), maxRange: config.logsMaxRange, network: config.network });
   const settings = transferSettings(config);
-  const balances = createBalanceMonitor({ logger }, { rpc, address: keys.hot.address, tokens: config.tokens, metrics, intervalMs: settings.balanceIntervalMs, network: config.network });
+  // The handle exists once runAgent returns; readings before that (or without the lease) are not sent.
+  let reportBalances: ((r: BalanceReading) => Promise<unknown>) | undefined;
+  const balances = createBalanceMonitor({ logger }, {
+    rpc, address: keys.hot.address, tokens: config.tokens, metrics, intervalMs: settings.balanceIntervalMs, network: config.network,
+    report: async (r) => reportBalances?.(r),
+  });
   logger.info(
     {
       chain_id: config.chainId.toString(),
@@ -117,6 +122,8 @@ export async function startEvmAgent(common: AgentCommon, o: StartEvmAgentOptions
     },
     { agentMetrics: metrics, client: o.client, serveMetrics: o.serveMetrics, leaseDefaultTtlMs: o.leaseDefaultTtlMs },
   );
+
+  reportBalances = (r) => handle.reportWalletBalances(r);
 
   let stopped: Promise<void> | undefined;
   const agent: EvmAgent = {

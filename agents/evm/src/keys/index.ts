@@ -1,5 +1,6 @@
-// The EVM agent's keys, all from one seed: deposit addresses m/44'/60'/0'/0/i and the hot
-// wallet m/44'/60'/1'/0/0 (its own account, so no deposit index can ever collide with it).
+// The EVM agent's keys, all from one seed: deposit addresses m/44'/60'/0'/0/i, the hot wallet
+// m/44'/60'/1'/0/0 and users' custodial wallets m/44'/60'/2'/0/i (each its own account, so no
+// index of one kind can ever give an address of another).
 // Addresses are derived once at start; a private key exists only inside signTransaction, which
 // goes through SeedHandle.withSeed and so fails closed when the key source stops vouching.
 import { PonteError } from "@ponte/common";
@@ -8,9 +9,10 @@ import { getAddress, HDNodeWallet, Mnemonic, Transaction, type TransactionLike }
 import { createEvmDeriver, type EvmDeriver } from "../derive/index.js";
 
 export const EVM_HOT_WALLET_PATH = "m/44'/60'/1'/0/0";
+export const EVM_CUSTODIAL_ACCOUNT_PATH = "m/44'/60'/2'/0";
 
 export interface SignerKey {
-  role: "hot" | "deposit";
+  role: "hot" | "deposit" | "custodial";
   address: string;
   path: string;
 }
@@ -26,10 +28,12 @@ export interface EvmKeys {
   readonly hot: { address: string; path: string };
   readonly deriver: EvmDeriver;
   /**
-   * The key that signs for from: the hot wallet (index ignored) or deposit address `index`.
-   * null when this seed cannot sign for from.
+   * The key that signs for from: the hot wallet (index ignored), or address `index` of the
+   * deposit account (default) or of the custodial account. null when this seed cannot sign for from.
    */
-  keyFor(from: string, index: number): SignerKey | null;
+  keyFor(from: string, index: number, account?: "deposit" | "custodial"): SignerKey | null;
+  /** A user's custodial wallet address at `index` (what ops registers with the coordinator). */
+  custodialAddress(index: number): string;
   /** Signs with the key at key.path; throws KEY_SOURCE_* when the key source no longer vouches. */
   sign(key: SignerKey, tx: TransactionLike): Promise<SignedTx>;
 }
@@ -46,9 +50,13 @@ export async function createEvmKeys(seed: SeedHandle): Promise<EvmKeys> {
   const bytes = seed.seedBytes();
   let hot: { address: string; path: string };
   let deriver: EvmDeriver;
+  let custodial: HDNodeWallet | ReturnType<HDNodeWallet["neuter"]>;
   try {
     deriver = createEvmDeriver(bytes);
-    hot = { address: HDNodeWallet.fromSeed(bytes).derivePath(EVM_HOT_WALLET_PATH).address, path: EVM_HOT_WALLET_PATH };
+    const root = HDNodeWallet.fromSeed(bytes);
+    hot = { address: root.derivePath(EVM_HOT_WALLET_PATH).address, path: EVM_HOT_WALLET_PATH };
+    // Public derivation only (an xpub), as for deposit addresses: no private key stays in memory.
+    custodial = root.derivePath(EVM_CUSTODIAL_ACCOUNT_PATH).neuter();
   } finally {
     bytes.fill(0);
   }
@@ -57,7 +65,7 @@ export async function createEvmKeys(seed: SeedHandle): Promise<EvmKeys> {
     ref: seed.ref,
     hot,
     deriver,
-    keyFor(from, index) {
+    keyFor(from, index, account = "deposit") {
       let address: string;
       try {
         address = getAddress(from);
@@ -66,8 +74,16 @@ export async function createEvmKeys(seed: SeedHandle): Promise<EvmKeys> {
       }
       if (address === hot.address) return { role: "hot", address, path: hot.path };
       if (!Number.isInteger(index) || index < 0 || index > 0x7fff_ffff) return null;
+      if (account === "custodial") {
+        const a = custodial.deriveChild(index).address;
+        return a === address ? { role: "custodial", address, path: `${EVM_CUSTODIAL_ACCOUNT_PATH}/${index}` } : null;
+      }
       const d = deriver.derive(index);
       return d.address === address ? { role: "deposit", address, path: d.path } : null;
+    },
+    custodialAddress(index) {
+      if (!Number.isInteger(index) || index < 0 || index > 0x7fff_ffff) throw new RangeError(`derivation index out of range: ${index}`);
+      return custodial.deriveChild(index).address;
     },
     async sign(key, tx) {
       return seed.withSeed(async (s) => {

@@ -18,7 +18,7 @@ import { createNonceManager, type NonceManager } from "./nonce.js";
 export { readFees, replacementFees, capFees, bump, type Fees } from "./fees.js";
 export { createNonceManager, type NonceManager } from "./nonce.js";
 export { ERC20, encodeTransfer, tokenBalance, ESTIMATE_RECIPIENT } from "./erc20.js";
-export { createBalanceMonitor, type BalanceMonitor } from "./balances.js";
+export { createBalanceMonitor, type BalanceMonitor, type BalanceReading } from "./balances.js";
 
 export interface EvmTransferDeps {
   config: EvmConfig;
@@ -189,7 +189,9 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
       case "SWEEP":
       case "CUSTODIAL_SELL":
         if (to !== keys.hot.address) return end("FAILED", `a ${order.kind} goes to the hot wallet ${keys.hot.address}, not ${to}`);
-        if (key.role !== "deposit") return end("FAILED", `a ${order.kind} comes from a derived user address, not the hot wallet`);
+        if (key.role !== (order.kind === "SWEEP" ? "deposit" : "custodial")) {
+          return end("FAILED", `a ${order.kind} comes from a ${order.kind === "SWEEP" ? "deposit address" : "custodial wallet"}, not the hot wallet`);
+        }
         break;
       case "REBALANCE":
         if (key.role !== "hot") return end("FAILED", "a REBALANCE comes from the hot wallet");
@@ -255,7 +257,7 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
     if (order.contract !== null && order.kind !== "GAS_TOPUP") {
       const held = await tokenBalance(rpc, order.contract, key.address, "pending");
       if (held < order.amount) return end("FAILED", `${key.address} holds ${held} of ${order.contract}, less than the ${order.amount} to send`);
-      if (native < p.gasLimit * fees.maxFeePerGas && key.role === "deposit") {
+      if (native < p.gasLimit * fees.maxFeePerGas && key.role !== "hot") {
         // The gas top-up was computed at the fees of its time; when they rose since, spend what
         // the address holds, provided that still beats the next block's base fee.
         const affordable = native / p.gasLimit;
@@ -493,9 +495,10 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
       try {
         let st = states.get(order.orderId);
         if (!st) {
-          const key = keys.keyFor(order.fromAddress, order.fromDerivationIndex);
+          const account = order.kind === "CUSTODIAL_SELL" ? "custodial" : "deposit";
+          const key = keys.keyFor(order.fromAddress, order.fromDerivationIndex, account);
           if (!key) {
-            const reason = `from_address ${order.fromAddress} is not derivable from this agent's seed (not the hot wallet, not deposit index ${order.fromDerivationIndex})`;
+            const reason = `from_address ${order.fromAddress} is not derivable from this agent's seed (not the hot wallet, not ${account} index ${order.fromDerivationIndex})`;
             await ctx.report({ orderId: order.orderId, attempt: noTx("FAILED"), reason });
             log.error({ from_address: order.fromAddress, reason }, "Transfer refused");
             return;

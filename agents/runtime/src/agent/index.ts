@@ -12,7 +12,7 @@ import {
   type Registry,
   type Shutdown,
 } from "@ponte/common";
-import { createCoordinatorClient, type CoordinatorClient } from "../client/index.js";
+import { createCoordinatorClient, type CoordinatorClient, type WalletBalancesReport } from "../client/index.js";
 import { loadRuntimeConfig, type RuntimeConfig } from "../config/index.js";
 import { createLease, type LeaseTerm } from "../lease/index.js";
 import { createAgentMetrics, type AgentMetrics } from "../metrics/index.js";
@@ -90,6 +90,11 @@ export interface AgentHandle {
   readonly metricsPort: number | undefined;
   readonly watch: WatchView;
   readonly agentMetrics: AgentMetrics;
+  /**
+   * Sends the system wallets' balances read at a block, under the lease; false (nothing sent)
+   * while this agent stands by.
+   */
+  reportWalletBalances(report: WalletBalancesReport): Promise<boolean>;
   /** Stops following, releases the lease, closes the client and the metrics server. */
   stop(): Promise<void>;
 }
@@ -236,6 +241,11 @@ export async function runAgent(
     metricsPort: server ? (server.address() as AddressInfo).port : undefined,
     watch,
     agentMetrics: metrics,
+    async reportWalletBalances(report) {
+      if (!lease.held || stopping) return false;
+      await client.reportWalletBalances({ network: plugin.network, agentId: config.agentId, leaseEpoch: lease.epoch }, report);
+      return true;
+    },
     stop() {
       stopped ??= (async () => {
         stopping = true;

@@ -61,7 +61,15 @@ export interface CoordinatorClient {
   streamTransferOrders(identity: AgentIdentity): { messages: AsyncIterable<TransferOrderMessage>; cancel(): void };
   /** Resolves once the coordinator stored the report (idempotent on order, attempt, status). */
   reportTransfer(identity: AgentIdentity, report: TransferReport): Promise<number>;
+  /** The system wallets' balances read at one block (the coordinator rebalances hot → cold from them). */
+  reportWalletBalances(identity: AgentIdentity, report: WalletBalancesReport): Promise<number>;
   close(): void;
+}
+
+export interface WalletBalancesReport {
+  blockHeight: bigint;
+  /** contract "" for the native coin; balance in base units. */
+  balances: { address: string; contract: string; balance: bigint }[];
 }
 
 const FAMILY: Record<ChainFamily, agentv1.ChainFamily> = {
@@ -183,6 +191,14 @@ export function createCoordinatorClient(o: {
         attempt: toAttempt(report.attempt),
         reason: report.reason ?? "",
         blockHeight: report.blockHeight ?? 0n,
+      });
+      return res.accepted;
+    },
+    async reportWalletBalances(identity, report) {
+      const res = await call<agentv1.WalletBalancesReport, agentv1.ReportAck>(client.reportWalletBalances, {
+        identity: toIdentity(identity),
+        blockHeight: report.blockHeight,
+        balances: report.balances.map((b) => ({ address: b.address, contract: b.contract, balance: b.balance.toString() })),
       });
       return res.accepted;
     },

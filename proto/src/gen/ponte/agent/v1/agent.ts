@@ -580,6 +580,23 @@ export interface TransferReport {
   blockHeight: bigint;
 }
 
+export interface WalletBalance {
+  address: string;
+  /** empty for the native asset */
+  contract: string;
+  /** base units */
+  balance: string;
+}
+
+export interface WalletBalancesReport {
+  identity:
+    | AgentIdentity
+    | undefined;
+  /** the block the balances were read at */
+  blockHeight: bigint;
+  balances: WalletBalance[];
+}
+
 function createBaseAgentIdentity(): AgentIdentity {
   return { network: "", agentId: "", leaseEpoch: 0n };
 }
@@ -3943,6 +3960,221 @@ export const TransferReport: MessageFns<TransferReport> = {
   },
 };
 
+function createBaseWalletBalance(): WalletBalance {
+  return { address: "", contract: "", balance: "" };
+}
+
+export const WalletBalance: MessageFns<WalletBalance> = {
+  encode(message: WalletBalance, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.address !== "") {
+      writer.uint32(10).string(message.address);
+    }
+    if (message.contract !== "") {
+      writer.uint32(18).string(message.contract);
+    }
+    if (message.balance !== "") {
+      writer.uint32(26).string(message.balance);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WalletBalance {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWalletBalance();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.contract = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.balance = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WalletBalance {
+    return {
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      contract: isSet(object.contract) ? globalThis.String(object.contract) : "",
+      balance: isSet(object.balance) ? globalThis.String(object.balance) : "",
+    };
+  },
+
+  toJSON(message: WalletBalance): unknown {
+    const obj: any = {};
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.contract !== "") {
+      obj.contract = message.contract;
+    }
+    if (message.balance !== "") {
+      obj.balance = message.balance;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WalletBalance>, I>>(base?: I): WalletBalance {
+    return WalletBalance.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WalletBalance>, I>>(object: I): WalletBalance {
+    const message = createBaseWalletBalance();
+    message.address = object.address ?? "";
+    message.contract = object.contract ?? "";
+    message.balance = object.balance ?? "";
+    return message;
+  },
+};
+
+function createBaseWalletBalancesReport(): WalletBalancesReport {
+  return { identity: undefined, blockHeight: 0n, balances: [] };
+}
+
+export const WalletBalancesReport: MessageFns<WalletBalancesReport> = {
+  encode(message: WalletBalancesReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.identity !== undefined) {
+      AgentIdentity.encode(message.identity, writer.uint32(10).fork()).join();
+    }
+    if (message.blockHeight !== 0n) {
+      if (BigInt.asUintN(64, message.blockHeight) !== message.blockHeight) {
+        throw new globalThis.Error("value provided for field message.blockHeight of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.blockHeight);
+    }
+    for (const v of message.balances) {
+      WalletBalance.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WalletBalancesReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWalletBalancesReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.identity = AgentIdentity.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.blockHeight = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.balances.push(WalletBalance.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WalletBalancesReport {
+    return {
+      identity: isSet(object.identity) ? AgentIdentity.fromJSON(object.identity) : undefined,
+      blockHeight: isSet(object.blockHeight)
+        ? BigInt(object.blockHeight)
+        : isSet(object.block_height)
+        ? BigInt(object.block_height)
+        : 0n,
+      balances: globalThis.Array.isArray(object?.balances)
+        ? object.balances.map((e: any) => WalletBalance.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: WalletBalancesReport): unknown {
+    const obj: any = {};
+    if (message.identity !== undefined) {
+      obj.identity = AgentIdentity.toJSON(message.identity);
+    }
+    if (message.blockHeight !== 0n) {
+      obj.blockHeight = message.blockHeight.toString();
+    }
+    if (message.balances?.length) {
+      obj.balances = message.balances.map((e) => WalletBalance.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WalletBalancesReport>, I>>(base?: I): WalletBalancesReport {
+    return WalletBalancesReport.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WalletBalancesReport>, I>>(object: I): WalletBalancesReport {
+    const message = createBaseWalletBalancesReport();
+    message.identity = (object.identity !== undefined && object.identity !== null)
+      ? AgentIdentity.fromPartial(object.identity)
+      : undefined;
+    message.blockHeight = (object.blockHeight !== undefined && object.blockHeight !== null)
+      ? BigInt(object.blockHeight)
+      : 0n;
+    message.balances = object.balances?.map((e) => WalletBalance.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /**
  * Agents (one active per network) talk to the coordinator through this service.
  * Every call after Register carries the lease epoch: the coordinator refuses a call whose
@@ -4071,6 +4303,19 @@ export const AgentServiceService = {
     responseSerialize: (value: ReportAck): Buffer => Buffer.from(ReportAck.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportAck => ReportAck.decode(value),
   },
+  /**
+   * The system wallets' balances as read at a block: the coordinator moves the hot wallet's excess
+   * above its ceiling to cold (REBALANCE). Newer readings replace older ones per (address, contract).
+   */
+  reportWalletBalances: {
+    path: "/ponte.agent.v1.AgentService/ReportWalletBalances" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WalletBalancesReport): Buffer => Buffer.from(WalletBalancesReport.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WalletBalancesReport => WalletBalancesReport.decode(value),
+    responseSerialize: (value: ReportAck): Buffer => Buffer.from(ReportAck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportAck => ReportAck.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -4101,6 +4346,11 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * BROADCAST, CONFIRMED, FAILED, SKIPPED. Idempotent on (order_id, attempt, status).
    */
   reportTransfer: handleUnaryCall<TransferReport, ReportAck>;
+  /**
+   * The system wallets' balances as read at a block: the coordinator moves the hot wallet's excess
+   * above its ceiling to cold (REBALANCE). Newer readings replace older ones per (address, contract).
+   */
+  reportWalletBalances: handleUnaryCall<WalletBalancesReport, ReportAck>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -4266,6 +4516,25 @@ export interface AgentServiceClient extends Client {
   ): ClientUnaryCall;
   reportTransfer(
     request: TransferReport,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportAck) => void,
+  ): ClientUnaryCall;
+  /**
+   * The system wallets' balances as read at a block: the coordinator moves the hot wallet's excess
+   * above its ceiling to cold (REBALANCE). Newer readings replace older ones per (address, contract).
+   */
+  reportWalletBalances(
+    request: WalletBalancesReport,
+    callback: (error: ServiceError | null, response: ReportAck) => void,
+  ): ClientUnaryCall;
+  reportWalletBalances(
+    request: WalletBalancesReport,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportAck) => void,
+  ): ClientUnaryCall;
+  reportWalletBalances(
+    request: WalletBalancesReport,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportAck) => void,

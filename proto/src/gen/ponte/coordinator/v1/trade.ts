@@ -96,6 +96,11 @@ export interface CreateTradeRequest {
   idempotencyKey: string;
   /** hash of the request body, to tell a replay from a reuse */
   requestHash: string;
+  /**
+   * "deposit" (default: the user sends to a fresh deposit address) or "custodial" (the agent moves
+   * the amount from the user's custodial wallet on that network to the hot wallet; no refund_address).
+   */
+  source: string;
 }
 
 export interface Trade {
@@ -128,6 +133,8 @@ export interface Trade {
   payoutStatus: string;
   /** the Banco Central end-to-end id once settled */
   payoutEndToEndId: string;
+  /** deposit | custodial */
+  source: string;
 }
 
 export interface GetTradeRequest {
@@ -207,6 +214,8 @@ export interface TransferRecord {
   reason: string;
   createdAt: string;
   updatedAt: string;
+  /** REFUND: trade | excess (over-payment) | late_deposit; else trade (or rebalance) */
+  purpose: string;
 }
 
 export interface AdminActionRequest {
@@ -257,6 +266,21 @@ export interface PixWebhookRequest_HeadersEntry {
 export interface PixWebhookResponse {
   eventId: string;
   duplicate: boolean;
+}
+
+export interface CustodialAccount {
+  userId: string;
+  network: string;
+  address: string;
+  /** EVM: m/44'/60'/2'/0/{derivation_index} of the agent's seed */
+  derivationIndex: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface GetCustodialAccountRequest {
+  userId: string;
+  network: string;
 }
 
 function createBasePingRequest(): PingRequest {
@@ -1267,7 +1291,7 @@ export const Quote: MessageFns<Quote> = {
 };
 
 function createBaseCreateTradeRequest(): CreateTradeRequest {
-  return { userId: "", quoteId: "", refundAddress: "", idempotencyKey: "", requestHash: "" };
+  return { userId: "", quoteId: "", refundAddress: "", idempotencyKey: "", requestHash: "", source: "" };
 }
 
 export const CreateTradeRequest: MessageFns<CreateTradeRequest> = {
@@ -1286,6 +1310,9 @@ export const CreateTradeRequest: MessageFns<CreateTradeRequest> = {
     }
     if (message.requestHash !== "") {
       writer.uint32(42).string(message.requestHash);
+    }
+    if (message.source !== "") {
+      writer.uint32(50).string(message.source);
     }
     return writer;
   },
@@ -1343,6 +1370,14 @@ export const CreateTradeRequest: MessageFns<CreateTradeRequest> = {
             message.requestHash = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1382,6 +1417,7 @@ export const CreateTradeRequest: MessageFns<CreateTradeRequest> = {
         : isSet(object.request_hash)
         ? globalThis.String(object.request_hash)
         : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
     };
   },
 
@@ -1402,6 +1438,9 @@ export const CreateTradeRequest: MessageFns<CreateTradeRequest> = {
     if (message.requestHash !== "") {
       obj.requestHash = message.requestHash;
     }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
     return obj;
   },
 
@@ -1415,6 +1454,7 @@ export const CreateTradeRequest: MessageFns<CreateTradeRequest> = {
     message.refundAddress = object.refundAddress ?? "";
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.requestHash = object.requestHash ?? "";
+    message.source = object.source ?? "";
     return message;
   },
 };
@@ -1443,6 +1483,7 @@ function createBaseTrade(): Trade {
     quoteId: "",
     payoutStatus: "",
     payoutEndToEndId: "",
+    source: "",
   };
 }
 
@@ -1516,6 +1557,9 @@ export const Trade: MessageFns<Trade> = {
     }
     if (message.payoutEndToEndId !== "") {
       writer.uint32(178).string(message.payoutEndToEndId);
+    }
+    if (message.source !== "") {
+      writer.uint32(186).string(message.source);
     }
     return writer;
   },
@@ -1709,6 +1753,14 @@ export const Trade: MessageFns<Trade> = {
             message.payoutEndToEndId = reader.string();
             continue;
           }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1805,6 +1857,7 @@ export const Trade: MessageFns<Trade> = {
         : isSet(object.payout_end_to_end_id)
         ? globalThis.String(object.payout_end_to_end_id)
         : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
     };
   },
 
@@ -1876,6 +1929,9 @@ export const Trade: MessageFns<Trade> = {
     if (message.payoutEndToEndId !== "") {
       obj.payoutEndToEndId = message.payoutEndToEndId;
     }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
     return obj;
   },
 
@@ -1906,6 +1962,7 @@ export const Trade: MessageFns<Trade> = {
     message.quoteId = object.quoteId ?? "";
     message.payoutStatus = object.payoutStatus ?? "";
     message.payoutEndToEndId = object.payoutEndToEndId ?? "";
+    message.source = object.source ?? "";
     return message;
   },
 };
@@ -2871,6 +2928,7 @@ function createBaseTransferRecord(): TransferRecord {
     reason: "",
     createdAt: "",
     updatedAt: "",
+    purpose: "",
   };
 }
 
@@ -2914,6 +2972,9 @@ export const TransferRecord: MessageFns<TransferRecord> = {
     }
     if (message.updatedAt !== "") {
       writer.uint32(106).string(message.updatedAt);
+    }
+    if (message.purpose !== "") {
+      writer.uint32(114).string(message.purpose);
     }
     return writer;
   },
@@ -3035,6 +3096,14 @@ export const TransferRecord: MessageFns<TransferRecord> = {
             message.updatedAt = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.purpose = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3086,6 +3155,7 @@ export const TransferRecord: MessageFns<TransferRecord> = {
         : isSet(object.updated_at)
         ? globalThis.String(object.updated_at)
         : "",
+      purpose: isSet(object.purpose) ? globalThis.String(object.purpose) : "",
     };
   },
 
@@ -3130,6 +3200,9 @@ export const TransferRecord: MessageFns<TransferRecord> = {
     if (message.updatedAt !== "") {
       obj.updatedAt = message.updatedAt;
     }
+    if (message.purpose !== "") {
+      obj.purpose = message.purpose;
+    }
     return obj;
   },
 
@@ -3151,6 +3224,7 @@ export const TransferRecord: MessageFns<TransferRecord> = {
     message.reason = object.reason ?? "";
     message.createdAt = object.createdAt ?? "";
     message.updatedAt = object.updatedAt ?? "";
+    message.purpose = object.purpose ?? "";
     return message;
   },
 };
@@ -3986,6 +4060,260 @@ export const PixWebhookResponse: MessageFns<PixWebhookResponse> = {
   },
 };
 
+function createBaseCustodialAccount(): CustodialAccount {
+  return { userId: "", network: "", address: "", derivationIndex: 0, createdAt: "", updatedAt: "" };
+}
+
+export const CustodialAccount: MessageFns<CustodialAccount> = {
+  encode(message: CustodialAccount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.network !== "") {
+      writer.uint32(18).string(message.network);
+    }
+    if (message.address !== "") {
+      writer.uint32(26).string(message.address);
+    }
+    if (message.derivationIndex !== 0) {
+      writer.uint32(32).uint32(message.derivationIndex);
+    }
+    if (message.createdAt !== "") {
+      writer.uint32(42).string(message.createdAt);
+    }
+    if (message.updatedAt !== "") {
+      writer.uint32(50).string(message.updatedAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CustodialAccount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCustodialAccount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.derivationIndex = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.createdAt = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.updatedAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CustodialAccount {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      derivationIndex: isSet(object.derivationIndex)
+        ? globalThis.Number(object.derivationIndex)
+        : isSet(object.derivation_index)
+        ? globalThis.Number(object.derivation_index)
+        : 0,
+      createdAt: isSet(object.createdAt)
+        ? globalThis.String(object.createdAt)
+        : isSet(object.created_at)
+        ? globalThis.String(object.created_at)
+        : "",
+      updatedAt: isSet(object.updatedAt)
+        ? globalThis.String(object.updatedAt)
+        : isSet(object.updated_at)
+        ? globalThis.String(object.updated_at)
+        : "",
+    };
+  },
+
+  toJSON(message: CustodialAccount): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.derivationIndex !== 0) {
+      obj.derivationIndex = Math.round(message.derivationIndex);
+    }
+    if (message.createdAt !== "") {
+      obj.createdAt = message.createdAt;
+    }
+    if (message.updatedAt !== "") {
+      obj.updatedAt = message.updatedAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CustodialAccount>, I>>(base?: I): CustodialAccount {
+    return CustodialAccount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CustodialAccount>, I>>(object: I): CustodialAccount {
+    const message = createBaseCustodialAccount();
+    message.userId = object.userId ?? "";
+    message.network = object.network ?? "";
+    message.address = object.address ?? "";
+    message.derivationIndex = object.derivationIndex ?? 0;
+    message.createdAt = object.createdAt ?? "";
+    message.updatedAt = object.updatedAt ?? "";
+    return message;
+  },
+};
+
+function createBaseGetCustodialAccountRequest(): GetCustodialAccountRequest {
+  return { userId: "", network: "" };
+}
+
+export const GetCustodialAccountRequest: MessageFns<GetCustodialAccountRequest> = {
+  encode(message: GetCustodialAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.network !== "") {
+      writer.uint32(18).string(message.network);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCustodialAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCustodialAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCustodialAccountRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+    };
+  },
+
+  toJSON(message: GetCustodialAccountRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCustodialAccountRequest>, I>>(base?: I): GetCustodialAccountRequest {
+    return GetCustodialAccountRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCustodialAccountRequest>, I>>(object: I): GetCustodialAccountRequest {
+    const message = createBaseGetCustodialAccountRequest();
+    message.userId = object.userId ?? "";
+    message.network = object.network ?? "";
+    return message;
+  },
+};
+
 /**
  * The gateway's view of the coordinator. Errors are gRPC statuses with the stable Ponte
  * error code in the "ponte-error-code" trailer and JSON details in "ponte-error-details".
@@ -4115,6 +4443,29 @@ export const TradeServiceService = {
     responseSerialize: (value: PixWebhookResponse): Buffer => Buffer.from(PixWebhookResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PixWebhookResponse => PixWebhookResponse.decode(value),
   },
+  /**
+   * Custodial wallets (admin): the address the network's agent derives for a user on its custodial
+   * account path, registered so that the user can sell from it ("source": "custodial").
+   */
+  putCustodialAccount: {
+    path: "/ponte.coordinator.v1.TradeService/PutCustodialAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CustodialAccount): Buffer => Buffer.from(CustodialAccount.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CustodialAccount => CustodialAccount.decode(value),
+    responseSerialize: (value: CustodialAccount): Buffer => Buffer.from(CustodialAccount.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CustodialAccount => CustodialAccount.decode(value),
+  },
+  getCustodialAccount: {
+    path: "/ponte.coordinator.v1.TradeService/GetCustodialAccount" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCustodialAccountRequest): Buffer =>
+      Buffer.from(GetCustodialAccountRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCustodialAccountRequest => GetCustodialAccountRequest.decode(value),
+    responseSerialize: (value: CustodialAccount): Buffer => Buffer.from(CustodialAccount.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CustodialAccount => CustodialAccount.decode(value),
+  },
 } as const;
 
 export interface TradeServiceServer extends UntypedServiceImplementation {
@@ -4136,6 +4487,12 @@ export interface TradeServiceServer extends UntypedServiceImplementation {
    * the raw body (UNAUTHENTICATED when it fails), de-duplicates by event id, and re-reads the payout.
    */
   ingestPixWebhook: handleUnaryCall<PixWebhookRequest, PixWebhookResponse>;
+  /**
+   * Custodial wallets (admin): the address the network's agent derives for a user on its custodial
+   * account path, registered so that the user can sell from it ("source": "custodial").
+   */
+  putCustodialAccount: handleUnaryCall<CustodialAccount, CustodialAccount>;
+  getCustodialAccount: handleUnaryCall<GetCustodialAccountRequest, CustodialAccount>;
 }
 
 export interface TradeServiceClient extends Client {
@@ -4332,6 +4689,40 @@ export interface TradeServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PixWebhookResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Custodial wallets (admin): the address the network's agent derives for a user on its custodial
+   * account path, registered so that the user can sell from it ("source": "custodial").
+   */
+  putCustodialAccount(
+    request: CustodialAccount,
+    callback: (error: ServiceError | null, response: CustodialAccount) => void,
+  ): ClientUnaryCall;
+  putCustodialAccount(
+    request: CustodialAccount,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CustodialAccount) => void,
+  ): ClientUnaryCall;
+  putCustodialAccount(
+    request: CustodialAccount,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CustodialAccount) => void,
+  ): ClientUnaryCall;
+  getCustodialAccount(
+    request: GetCustodialAccountRequest,
+    callback: (error: ServiceError | null, response: CustodialAccount) => void,
+  ): ClientUnaryCall;
+  getCustodialAccount(
+    request: GetCustodialAccountRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CustodialAccount) => void,
+  ): ClientUnaryCall;
+  getCustodialAccount(
+    request: GetCustodialAccountRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CustodialAccount) => void,
   ): ClientUnaryCall;
 }
 
