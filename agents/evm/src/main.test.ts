@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { eventually, startProcess, type RunningProcess } from "@ponte/common/testing";
-import { parseEther, type Contract } from "ethers";
+import { HDNodeWallet, parseEther, type Contract } from "ethers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_MNEMONIC, deployToken, mined, startAnvil, type Anvil } from "./_test/anvil.js";
 import { createTrade, cursorHeight, deposits, leaseOf, NETWORK, startTestCoordinator, stockPool, tradeStatus, type TestCoordinator } from "./_test/coordinator.js";
@@ -26,8 +26,8 @@ function writeConfig(name: string, patch: Record<string, unknown>): string {
   return file;
 }
 
-async function run(env: Record<string, string | undefined>, readyLog?: string) {
-  const p = await startProcess({ name: "agent-evm", entry, env: { LOG_LEVEL: "info", METRICS_PORT: "0", SEED_SOURCE: "env", ...env }, readyLog });
+async function run(env: Record<string, string | undefined>, readyLog?: string, args: string[] = []) {
+  const p = await startProcess({ name: "agent-evm", entry, args, env: { LOG_LEVEL: "info", METRICS_PORT: "0", SEED_SOURCE: "env", ...env }, readyLog });
   procs.push(p);
   return p;
 }
@@ -53,6 +53,29 @@ describe("agent-evm main", () => {
       expect(out).toContain(message);
       expect(out).not.toContain("abandon");
     }
+  }, 30_000);
+});
+
+describe("agent-evm custodial-address", () => {
+  it("prints the custodial wallets at the asked indexes from the agent's own seed, without starting", async () => {
+    const p = await run(
+      { EVM_CONFIG: writeConfig("custodial.json", {}), EVM_SEED_MNEMONIC: AGENT_MNEMONIC, COORDINATOR_ADDR: "127.0.0.1:1" },
+      undefined,
+      ["custodial-address", "--index", "5", "--count", "2"],
+    );
+    await eventually(() => p.exitCode !== null, { timeout: 10_000 });
+    expect(p.exitCode).toBe(0);
+    const lines = p.lines.filter((l) => l.startsWith("{\"network\"")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([5, 6].map((i) => ({
+      network: "anvil", derivation_index: i, path: `m/44'/60'/2'/0/${i}`,
+      address: HDNodeWallet.fromPhrase(AGENT_MNEMONIC, undefined, `m/44'/60'/2'/0/${i}`).address,
+    })));
+    const bad = await run({ EVM_CONFIG: writeConfig("custodial.json", {}), EVM_SEED_MNEMONIC: AGENT_MNEMONIC, COORDINATOR_ADDR: "127.0.0.1:1" }, undefined, [
+      "custodial-address", "--index", "-1",
+    ]);
+    await eventually(() => bad.exitCode !== null, { timeout: 10_000 });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.lines.join("\n")).toContain("usage: ponte-agent-evm custodial-address");
   }, 30_000);
 });
 

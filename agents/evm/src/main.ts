@@ -2,11 +2,16 @@
 // One process per EVM network: EVM_CONFIG names the network's JSON config, SEED_SOURCE where the
 // seed is (vault; keystore or env for local development), COORDINATOR_ADDR the coordinator
 // (see README).
+//   ponte-agent-evm custodial-address --index N [--count K]
+// prints, one JSON line each, the custodial wallets at those indexes (what ops registers with
+// PUT /api/v1/admin/custodial-accounts/{network}/{user_id}) and exits, without starting the agent.
 import { createAgentCommon } from "@ponte/agent-runtime";
 import { loadSeed, type SeedHandle } from "@ponte/agent-runtime/keys";
 import { ConfigError, installSignalHandlers, PonteError } from "@ponte/common";
+import { parseArgs } from "node:util";
 import { startEvmAgent } from "./agent/index.js";
 import { loadEvmConfig } from "./config/index.js";
+import { createEvmKeys, EVM_CUSTODIAL_ACCOUNT_PATH } from "./keys/index.js";
 
 function fail(err: unknown): never {
   // A config error is a message for the operator, not a stack trace; it never contains the seed.
@@ -41,6 +46,29 @@ try {
   process.exit(1);
 }
 common.shutdown.onShutdown("seed", () => seed.close());
+
+if (process.argv[2] === "custodial-address") {
+  let index: number;
+  let count: number;
+  try {
+    const { values } = parseArgs({ args: process.argv.slice(3), options: { index: { type: "string" }, count: { type: "string", default: "1" } }, strict: true });
+    index = Number(values.index);
+    count = Number(values.count);
+    if (!/^\d+$/.test(values.index ?? "") || index > 0x7fff_ffff || !Number.isInteger(count) || count < 1 || count > 1000 || index + count - 1 > 0x7fff_ffff) {
+      throw new Error("--index must be an integer from 0 to 2147483647 and --count from 1 to 1000");
+    }
+  } catch (err) {
+    process.stderr.write(`usage: ponte-agent-evm custodial-address --index N [--count K]\n${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const keys = await createEvmKeys(seed);
+  for (let i = index; i < index + count; i++) {
+    const line = { network: loaded.config.network, derivation_index: i, path: `${EVM_CUSTODIAL_ACCOUNT_PATH}/${i}`, address: keys.custodialAddress(i) };
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+  }
+  await seed.close();
+  process.exit(0);
+}
 
 try {
   await startEvmAgent(common, { config: loaded.config, seed });
