@@ -172,6 +172,38 @@ describe("transfers with the real coordinator", () => {
     for (const [i, t] of to.entries()) expect(await eth(t)).toBe(parseEther("0.3") + BigInt(i));
   }, 60_000);
 
+  it("replaces a refund stuck by a fee spike; the coordinator records every attempt and exactly one lands", async () => {
+    await agent();
+    const to = Wallet.createRandom().address;
+    const hotNonce = await nonceOf(HOT);
+    await anvil.rpc("evm_setAutomine", [false]);
+    try {
+      const id = await insertOrder(tc.sql, { kind: "REFUND", from: HOT, to, amount: parseEther("0.15") });
+      await eventually(async () => expect((await orderRow(tc.sql, id)).status).toBe("BROADCAST"), { timeout: 20_000 });
+      const [first] = await attemptRows(tc.sql, id);
+      const tx1 = Transaction.from(first!.raw_tx);
+      // The base fee jumps far above what the transaction offers: no block takes it until replaced.
+      await anvil.rpc("anvil_setNextBlockBaseFeePerGas", [`0x${(tx1.maxFeePerGas! * 20n).toString(16)}`]);
+      miner = startMiner(anvil);
+      await eventually(async () => expect((await orderRow(tc.sql, id)).status).toBe("CONFIRMED"), { timeout: 60_000 });
+      const attempts = await attemptRows(tc.sql, id);
+      expect(attempts.length).toBeGreaterThanOrEqual(2);
+      const txs = attempts.map((a) => Transaction.from(a.raw_tx));
+      expect(new Set(txs.map((t) => t.nonce))).toEqual(new Set([tx1.nonce]));
+      expect(txs[1]!.maxFeePerGas! * 1000n).toBeGreaterThanOrEqual(tx1.maxFeePerGas! * 1125n);
+      const row = await orderRow(tc.sql, id);
+      expect(attempts.map((a) => a.tx_hash)).toContain(row.confirmed_tx_hash);
+      expect(await anvil.provider.getTransactionReceipt(first!.tx_hash)).toBeNull();
+      expect(await eth(to)).toBe(parseEther("0.15"));
+      expect(await nonceOf(HOT)).toBe(hotNonce + 1n);
+    } finally {
+      await miner?.stop();
+      miner = undefined;
+      await anvil.rpc("evm_setAutomine", [true]);
+      await anvil.rpc("anvil_setNextBlockBaseFeePerGas", ["0x3b9aca00"]);
+    }
+  }, 90_000);
+
   it("survives a coordinator restart mid-transfer: the re-sent order is resumed, not signed again", async () => {
     await agent();
     const to = Wallet.createRandom().address;
