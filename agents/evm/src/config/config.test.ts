@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "@ponte/common";
 import { describe, expect, it } from "vitest";
-import { loadEvmConfig, parseEvmConfig } from "./index.js";
+import { loadEvmConfig, parseEvmConfig, transferSettings } from "./index.js";
 
 const configDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "config");
 const MNEMONIC = "test test test test test test test test test test test junk";
@@ -87,6 +87,23 @@ describe("EVM config", () => {
     expect(issues(() => parseEvmConfig(c))[0]!.field).toBe("finality.confirmations");
     c.finality = "finalized";
     expect(parseEvmConfig(c).finality).toEqual({ kind: "finalized" });
+  });
+
+  it("reads the fee cap in gwei exactly, from a number or a decimal string, and names a bad one", () => {
+    const cap = (v: unknown) => {
+      const c = base();
+      c.max_fee_per_gas_gwei = v;
+      return transferSettings(parseEvmConfig(c)).maxFeePerGas;
+    };
+    expect(cap(0.5)).toBe(500_000_000n);
+    expect(cap("0.000000001")).toBe(1n);
+    expect(cap("123.456789012")).toBe(123_456_789_012n);
+    expect(cap(2000)).toBe(2_000_000_000_000n);
+    for (const bad of [0, "0.0", -1, "1e-7", 1e-7, "0.1234567891", "abc", 2_000_000]) {
+      const c = base();
+      c.max_fee_per_gas_gwei = bad;
+      expect(issues(() => parseEvmConfig(c))[0]!.field, String(bad)).toBe("max_fee_per_gas_gwei");
+    }
   });
 
   it("rejects a contract with a bad checksum, unknown keys, and unset environment variables", () => {

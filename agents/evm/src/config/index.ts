@@ -60,7 +60,7 @@ export interface TransferSettings {
   balanceIntervalMs: number;
 }
 
-export const DEFAULT_MAX_FEE_PER_GAS_GWEI = 500;
+export const DEFAULT_MAX_FEE_PER_GAS_GWEI = "500";
 export const DEFAULT_REPLACE_AFTER_BLOCKS = 12;
 export const DEFAULT_ERC20_GAS_LIMIT = 65_000;
 export const DEFAULT_BALANCE_INTERVAL_MS = 30_000;
@@ -127,7 +127,18 @@ const ConfigFile = z
       })
       .optional(),
     hot_ceiling: z.string().regex(/^\d{1,78}$/, { error: "must be a decimal string of native base units (wei)" }).optional(),
-    max_fee_per_gas_gwei: z.number().positive().max(1_000_000).default(DEFAULT_MAX_FEE_PER_GAS_GWEI),
+    // A decimal (JSON number or string) with up to 9 places: parsed as text, never through a float.
+    max_fee_per_gas_gwei: z
+      .union([z.number(), z.string()])
+      .default(DEFAULT_MAX_FEE_PER_GAS_GWEI)
+      .transform((v, ctx) => {
+        const text = String(v);
+        if (!/^\d{1,7}(\.\d{1,9})?$/.test(text) || /^0+(\.0+)?$/.test(text) || Number(text) > 1_000_000) {
+          ctx.addIssue({ code: "custom", message: "must be a positive decimal of gwei up to 1000000, at most 9 decimal places (e.g. 0.5)" });
+          return z.NEVER;
+        }
+        return text;
+      }),
     replace_after_blocks: z.number().int().min(1).max(10_000).default(DEFAULT_REPLACE_AFTER_BLOCKS),
     erc20_gas_limit: z.number().int().min(21_000).max(10_000_000).default(DEFAULT_ERC20_GAS_LIMIT),
     balance_interval_ms: z.number().int().min(100).max(3_600_000).default(DEFAULT_BALANCE_INTERVAL_MS),
@@ -202,8 +213,8 @@ export function parseEvmConfig(json: unknown, env: NodeJS.ProcessEnv = {}): EvmC
 }
 
 // The cap is written in gwei (how operators think of it) and may be fractional on L2s (0.5).
-export function gweiToWei(gwei: number): bigint {
-  return parseUnits(gwei.toFixed(9).replace(/\.?0+$/, ""), "gwei");
+export function gweiToWei(gwei: string): bigint {
+  return parseUnits(gwei, "gwei");
 }
 
 /**
