@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { createCoordinatorClient, type DerivedAddress } from "@ponte/agent-runtime";
-import { createLogger, newId } from "@ponte/common";
+import { createLogger, newId, parseBrl } from "@ponte/common";
 import { createTestDatabase, testNatsUrl, type TestDatabase } from "@ponte/common/testing";
 import { createSql, loadConfig, migrate, migrationsFingerprint, startCoordinator, type Coordinator, type Sql } from "@ponte/coordinator";
 import { pino } from "pino";
@@ -152,7 +152,7 @@ export async function createTrade(sql: Sql, o: { symbol: keyof typeof ASSETS; am
   const asset = ASSETS[o.symbol];
   const contract = o.symbol === "USDT" ? (o.contract ?? "").toLowerCase() : "";
   if (o.symbol === "USDT" && !contract) throw new Error("a USDT trade needs the token contract");
-  const fiat = (o.amount * BigInt(Math.round(Number(asset.price) * 100))) / 10n ** BigInt(asset.decimals);
+  const fiat = (o.amount * parseBrl(asset.price)) / 10n ** BigInt(asset.decimals);
   return sql.begin(async (tx) => {
     const [a] = await tx<{ address: string }[]>`
       SELECT address FROM deposit_addresses WHERE network = ${NETWORK} AND status = 'AVAILABLE'
