@@ -91,6 +91,7 @@ async function tradeFromDb(id: string) {
     payout_amount: p ? brl(p.amount_centavos) : null,
     payout_status: p ? p.status : null,
     payout_end_to_end_id: p?.end_to_end_id ?? null,
+    source: t!.source,
   };
 }
 
