@@ -10,7 +10,7 @@ import { eventually, startProcess, type RunningProcess } from "@ponte/common/tes
 import { HDNodeWallet, parseEther, Transaction, Wallet, type Contract } from "ethers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_MNEMONIC, deployToken, mined, startAnvil, type Anvil } from "../_test/anvil.js";
-import { createTrade, startTestCoordinator, stockPool, type TestCoordinator } from "../_test/coordinator.js";
+import { createTrade, cursorHeight, startTestCoordinator, stockPool, type TestCoordinator } from "../_test/coordinator.js";
 import { metricValue } from "../_test/metrics.js";
 import { attemptRows, insertOrder, orderRow, ordersOfTrade, startMiner, startTransferAgent, transferConfig, type TransferAgent } from "../_test/transfer.js";
 import type { TokenConfig } from "../config/index.js";
@@ -123,7 +123,11 @@ describe("transfers with the real coordinator", () => {
       },
       { timeout: 30_000 },
     );
-    await new Promise((r) => setTimeout(r, 1_500));
+    // The agent has processed the block that holds the top-up (its cursor is there): one
+    // confirmation of the two needed, so the sweep must still wait, unsigned.
+    const [attempt] = await attemptRows(tc.sql, topup.id);
+    const receipt = await anvil.provider.getTransactionReceipt(attempt!.tx_hash);
+    await eventually(async () => expect(await cursorHeight(tc.sql)).toBeGreaterThanOrEqual(BigInt(receipt!.blockNumber)), { timeout: 20_000 });
     const sweep = (await ordersOfTrade(tc.sql, trade.tradeId)).find((x) => x.kind === "SWEEP")!;
     expect((await orderRow(tc.sql, topup.id)).status).toBe("BROADCAST");
     expect(sweep.status).toBe("PENDING");
@@ -205,7 +209,7 @@ describe("transfers with the real coordinator", () => {
   }, 90_000);
 
   it("survives a coordinator restart mid-transfer: the re-sent order is resumed, not signed again", async () => {
-    await agent();
+    const a = await agent();
     const to = Wallet.createRandom().address;
     const hotNonce = await nonceOf(HOT);
     const id = await insertOrder(tc.sql, { kind: "REFUND", from: HOT, to, amount: parseEther("0.4") });
@@ -213,8 +217,11 @@ describe("transfers with the real coordinator", () => {
     await eventually(async () => expect((await orderRow(tc.sql, id)).status).toBe("BROADCAST"), { timeout: 20_000 });
     await tc.stop();
     // Final while the coordinator is away: the CONFIRMED report waits for it.
+    const retried = async () => (await metricValue(a.common.metrics, "ponte_agent_coordinator_retries_total", { network: "anvil", method: "ReportTransfer" })) ?? 0;
+    const before = await retried();
     await anvil.mine(3);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // The agent saw it final and is retrying the CONFIRMED report against the absent coordinator.
+    await eventually(async () => expect(await retried()).toBeGreaterThan(before), { timeout: 20_000 });
     await tc.start();
     miner = startMiner(anvil);
     await eventually(async () => expect((await orderRow(tc.sql, id)).status).toBe("CONFIRMED"), { timeout: 30_000 });

@@ -213,7 +213,8 @@ describe("transfer faults", () => {
       // Mined (automine) but not final: the sweep arrives and must wait.
       runner.submit(sweep);
       runner.submit(sweep);
-      await new Promise((r) => setTimeout(r, 500));
+      // submit decides at once: only the top-up's follow-up runs; the sweep is parked, not started.
+      expect(runner.running).toBe(1);
       expect(rec.statuses(sweep.orderId)).toEqual([]);
       expect(await nonceOf(from)).toBe(0n);
       expect(runner.statusOf(topup.orderId)).toBe("BROADCAST");

@@ -87,7 +87,8 @@ describe("transfer runner", () => {
     await eventually(() => runner.statusOf("topup") === "BROADCAST");
     runner.submit(order("sweep", { dependsOn: "topup" }));
     runner.submit(order("sweep", { dependsOn: "topup" }));
-    await new Promise((r) => setTimeout(r, 50));
+    // submit decides at once: only the top-up runs; the sweep (sent twice) is parked, not started.
+    expect(runner.running).toBe(1);
     expect(calls).toEqual(["topup"]);
     confirm.get("topup")!();
     await eventually(() => runner.statusOf("sweep") === "CONFIRMED");
