@@ -8,3 +8,4 @@ export * from "./pool/index.js";
 export * from "./report/index.js";
 export * from "./agent/index.js";
 export * from "./transfer/index.js";
+export * from "./follow/window.js";
