@@ -5,6 +5,5 @@ export * from "./rpc/index.js";
 export * from "./rpc/types.js";
 export * from "./follow/index.js";
 export * from "./mempool/index.js";
-export * from "./report/index.js";
 export * from "./transfer/index.js";
 export * from "./agent/index.js";

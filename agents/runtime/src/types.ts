@@ -27,6 +27,11 @@ export interface Deposit {
   from: string | null;
 }
 
+/** An unconfirmed deposit (UTXO mempool): replaceable while it signals BIP125 (or inherits it). */
+export interface MempoolDeposit extends Deposit {
+  rbf: boolean;
+}
+
 export interface ProcessedBlock {
   height: bigint;
   hash: string;

@@ -7,7 +7,6 @@ import { createScriptReader } from "../derive/index.js";
 import { createUtxoFollower } from "../follow/index.js";
 import { createUtxoKeys, type UtxoKeys } from "../keys/index.js";
 import type { MempoolTracker } from "../mempool/index.js";
-import { createMempoolReporter } from "../report/index.js";
 import { createUtxoRpc, RpcError, type UtxoRpc } from "../rpc/index.js";
 import { createUtxoTransferExecutor } from "../transfer/index.js";
 import { createUtxoMetrics, type UtxoMetrics } from "./metrics.js";
@@ -89,7 +88,6 @@ export async function startUtxoAgent(common: AgentCommon, o: StartUtxoAgentOptio
     }
   }
   const readScript = createScriptReader(config.chain, config.acceptScripts);
-  const mempool = createMempoolReporter({ logger }, { address: common.config.coordinatorAddress, tls: common.config.coordinatorTls, deadlineMs: common.config.coordinatorDeadlineMs });
   let tracker: MempoolTracker | undefined;
   logger.info(
     {
@@ -115,7 +113,7 @@ export async function startUtxoAgent(common: AgentCommon, o: StartUtxoAgentOptio
       chainId: config.chain.name,
       version: VERSION,
       deriveAddress: (i) => keys.deriver.derive(i),
-      createFollower: createUtxoFollower({ logger }, { config, rpc, readScript, mempool, mempoolMetrics: utxoMetrics, agentId: common.config.agentId, onTracker: (t) => (tracker = t) }),
+      createFollower: createUtxoFollower({ logger }, { config, rpc, readScript, mempool: true, mempoolMetrics: utxoMetrics, onTracker: (t) => (tracker = t) }),
       systemWallets: systemWallets(keys, config),
       ...(o.transfers === false
         ? {}
@@ -149,7 +147,6 @@ export async function startUtxoAgent(common: AgentCommon, o: StartUtxoAgentOptio
     stop() {
       stopped ??= (async () => {
         await handle.stop();
-        mempool.close();
         ac.abort();
         await balances;
         if (!o.seed) await seed.close();

@@ -4,11 +4,10 @@
 // reorg: the old chain is walked back by parent hash (the node keeps stale headers, with
 // confirmations -1) to the common ancestor, the deposits above it are reported orphaned, and the
 // new chain is read from there. The mempool is polled beside it.
-import { BlockWindow, isCursorMismatch, isLeaseLost, type AgentIdentity, type BlockRef, type Follower, type FollowerContext } from "@ponte/agent-runtime";
+import { BlockWindow, isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext } from "@ponte/agent-runtime";
 import { delay, PonteError, type Logger } from "@ponte/common";
 import type { UtxoConfig } from "../config/index.js";
 import { createMempoolTracker, type MempoolMetrics, type MempoolTracker } from "../mempool/index.js";
-import type { MempoolReporter } from "../report/index.js";
 import type { UtxoRpc } from "../rpc/index.js";
 import { ChainMovedError, createBlockSource, type ScriptReader } from "./blocks.js";
 
@@ -18,10 +17,9 @@ export interface UtxoFollowerDeps {
   config: UtxoConfig;
   rpc: UtxoRpc;
   readScript: ScriptReader;
-  /** Reports unconfirmed deposits; absent: no mempool following. */
-  mempool?: MempoolReporter;
+  /** Follow the mempool and report unconfirmed deposits (through the term's reporter). */
+  mempool: boolean;
   mempoolMetrics?: MempoolMetrics;
-  agentId: string;
   /** The tracker of the current term, for tests. */
   onTracker?: (t: MempoolTracker) => void;
 }
@@ -43,9 +41,8 @@ export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowe
     const { config, rpc } = deps;
     const logger = common.logger.child({ network: config.network });
     const source = createBlockSource({ rpc, watch: ctx.watch, readScript: deps.readScript, useRest: config.restUrl !== null });
-    const identity: AgentIdentity = { network: config.network, agentId: deps.agentId, leaseEpoch: ctx.epoch };
     const tracker = deps.mempool
-      ? createMempoolTracker({ logger }, { rpc, watch: ctx.watch, readScript: deps.readScript, report: deps.mempool.report, metrics: deps.mempoolMetrics })
+      ? createMempoolTracker({ logger }, { rpc, watch: ctx.watch, readScript: deps.readScript, report: ctx.reportMempool, metrics: deps.mempoolMetrics })
       : undefined;
     if (tracker) deps.onTracker?.(tracker);
     const window = new BlockWindow();
@@ -194,7 +191,7 @@ export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowe
         try {
           await ctx.watch.waitSynced(signal);
           if (signal.aborted) break;
-          await tracker.poll(identity, signal);
+          await tracker.poll();
           failures = 0;
           await delay(config.mempoolIntervalMs, signal);
         } catch (err) {

@@ -2,9 +2,8 @@
 // outputs to watched addresses are reported as SEEN with their RBF flag, and a reported
 // transaction that leaves the mempool without being mined (replaced, evicted, expired) is
 // reported as dropped, so the coordinator moves the trade back.
-import type { AgentIdentity, WatchView } from "@ponte/agent-runtime";
+import type { MempoolDeposit, WatchView } from "@ponte/agent-runtime";
 import type { Logger } from "@ponte/common";
-import type { MempoolDeposit } from "../report/index.js";
 import { coinsToSats, type UtxoRpc } from "../rpc/index.js";
 import type { RpcTx, RpcTxOut } from "../rpc/types.js";
 import type { ScriptReader } from "../follow/blocks.js";
@@ -27,7 +26,7 @@ export interface MempoolMetrics {
 
 export interface MempoolTracker {
   /** One poll: new deposits and dropped ones, already reported when report() resolves. */
-  poll(identity: AgentIdentity, signal: AbortSignal): Promise<{ seen: number; dropped: number }>;
+  poll(): Promise<{ seen: number; dropped: number }>;
   /**
    * Transactions the follower found in blocks, and the deposits it reported from them: no longer
    * unconfirmed. Those deposits are never reported from the mempool again by this process (after
@@ -51,7 +50,7 @@ export function createMempoolTracker(
     rpc: UtxoRpc;
     watch: WatchView;
     readScript: ScriptReader;
-    report: (identity: AgentIdentity, deposits: MempoolDeposit[], dropped: string[], signal: AbortSignal) => Promise<number>;
+    report: (deposits: MempoolDeposit[], dropped: string[]) => Promise<number>;
     metrics?: MempoolMetrics;
   },
 ): MempoolTracker {
@@ -121,7 +120,7 @@ export function createMempoolTracker(
     orphaned(refs) {
       for (const r of refs) suppress(r);
     },
-    async poll(identity, signal) {
+    async poll() {
       if (o.watch.generation !== generation) {
         // A new snapshot of the watch set: look at the whole mempool again.
         generation = o.watch.generation;
@@ -162,7 +161,7 @@ export function createMempoolTracker(
       const gone = [...tracked.keys()].filter((id) => !cur.has(id));
       const dropped = await droppedAmong(gone);
 
-      if (deposits.length || dropped.length) await o.report(identity, deposits, dropped, signal);
+      if (deposits.length || dropped.length) await o.report(deposits, dropped);
       // Forgotten only once the coordinator has the report: a failed one is made again.
       for (const id of gone) tracked.delete(id);
       if (deposits.length || dropped.length) {

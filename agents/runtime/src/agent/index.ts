@@ -45,6 +45,7 @@ export interface FollowerContext {
   watch: WatchView;
   report: Reporter["report"];
   reportReorg: Reporter["reportReorg"];
+  reportMempool: Reporter["reportMempool"];
 }
 
 /** What a family's transfer executor gets for one lease term. */
@@ -189,6 +190,7 @@ export async function runAgent(
             watch,
             report: reporter.report,
             reportReorg: reporter.reportReorg,
+            reportMempool: reporter.reportMempool,
           });
           await follower.run();
           if (!term.signal.aborted) throw new Error("the follower returned while the lease is held");

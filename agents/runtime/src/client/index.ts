@@ -8,6 +8,7 @@ import type {
   CursorState,
   DerivedAddress,
   LeaseGrant,
+  MempoolDeposit,
   PoolStatus,
   ProcessedBlock,
   ReorgNotice,
@@ -57,6 +58,8 @@ export interface CoordinatorClient {
   addDepositAddresses(identity: AgentIdentity, addresses: DerivedAddress[]): Promise<PoolStatus>;
   reportBlocks(identity: AgentIdentity, report: BlocksReport): Promise<CursorState>;
   reportReorg(identity: AgentIdentity, reorg: ReorgNotice): Promise<number>;
+  /** Unconfirmed deposits seen, and earlier ones replaced or evicted (by tx_ref). */
+  reportMempool(identity: AgentIdentity, report: { deposits: MempoolDeposit[]; dropped: string[] }): Promise<number>;
   /** Pending transfer orders (with their recorded attempts), then new ones; cancel() to stop. */
   streamTransferOrders(identity: AgentIdentity): { messages: AsyncIterable<TransferOrderMessage>; cancel(): void };
   /** Resolves once the coordinator stored the report (idempotent on order, attempt, status). */
@@ -170,6 +173,29 @@ export function createCoordinatorClient(o: {
         commonAncestor: { height: reorg.ancestor.height, hash: reorg.ancestor.hash },
         orphanedTxRefs: reorg.orphanedTxRefs,
         depth: reorg.depth,
+      });
+      return res.accepted;
+    },
+    async reportMempool(identity, report) {
+      const res = await call<agentv1.MempoolReport, agentv1.ReportAck>(client.reportMempool, {
+        identity: toIdentity(identity),
+        observations: report.deposits.map((d) => ({
+          txRef: d.txRef,
+          txHash: d.txHash,
+          address: d.address,
+          contract: d.contract ?? "",
+          amount: d.amount.toString(),
+          kind: agentv1.ObservationKind.OBSERVATION_KIND_DEPOSIT,
+          status: agentv1.ObservationStatus.OBSERVATION_STATUS_SEEN,
+          confirmations: 0,
+          commitment: agentv1.Commitment.COMMITMENT_UNSPECIFIED,
+          rbfSignaled: d.rbf,
+          fromAddress: d.from ?? "",
+          transferOrderId: "",
+          blockHeight: 0n,
+          blockHash: "",
+        })),
+        droppedTxRefs: report.dropped,
       });
       return res.accepted;
     },

@@ -1,7 +1,7 @@
 import { PonteError, retry, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
-import type { AgentIdentity, BlockRef, CursorState, ProcessedBlock, ReorgNotice } from "../types.js";
+import type { AgentIdentity, BlockRef, CursorState, MempoolDeposit, ProcessedBlock, ReorgNotice } from "../types.js";
 
 export interface Reporter {
   /**
@@ -13,6 +13,11 @@ export interface Reporter {
   report(blocks: ProcessedBlock[], head: BlockRef, finalizedHeight: bigint): Promise<CursorState>;
   /** The chain was replaced above ancestor; the coordinator rewinds its cursor there. */
   reportReorg(notice: ReorgNotice): Promise<void>;
+  /**
+   * Unconfirmed deposits and the tx_refs of earlier ones replaced or evicted; resolves once
+   * stored, retrying transient failures until the term ends (LEASE_LOST ends the term).
+   */
+  reportMempool(deposits: MempoolDeposit[], dropped: string[]): Promise<number>;
 }
 
 /** At most this many blocks per ReportBlocks call (keeps messages far below gRPC limits). */
@@ -95,6 +100,9 @@ export function createReporter(
         { common_ancestor: notice.ancestor.height.toString(), depth: notice.depth, orphaned: notice.orphanedTxRefs.length },
         "Reorg reported",
       );
+    },
+    async reportMempool(deposits, dropped) {
+      return call("ReportMempool", () => o.client.reportMempool(o.identity, { deposits, dropped }));
     },
   };
 }
