@@ -127,14 +127,21 @@ describe("creating trades", () => {
     expect(all.every((r) => r.status < 300)).toBe(true);
   });
 
-  it("refuses another user's quote (404), an expired quote (409), a bad refund address (422), a missing key (422)", async () => {
+  it("refuses another user's quote (404), an expired quote (409), a bad refund address (400), a missing key (422)", async () => {
     const q = await quote(s.token("u-owner"));
     expect(await create(s.token("u-thief"), q.body.quote_id, "k")).toMatchObject({ status: 404, body: { error: { code: "QUOTE_NOT_FOUND" } } });
     await s.sql`UPDATE quotes SET expires_at = now() - interval '1 second' WHERE id = ${q.body.quote_id}`;
     expect(await create(s.token("u-owner"), q.body.quote_id, "k")).toMatchObject({ status: 409, body: { error: { code: "QUOTE_EXPIRED" } } });
     const q2 = await quote(s.token("u-owner"));
     const bad = await create(s.token("u-owner"), q2.body.quote_id, "k2", { refund_address: "0x1234" });
-    expect(bad).toMatchObject({ status: 422, body: { error: { code: "INVALID_ADDRESS" } } });
+    expect(bad).toMatchObject({ status: 400, body: { error: { code: "INVALID_ADDRESS" } } });
+    // A valid address of another network is refused at creation too (LTC regtest: rltc1…).
+    const ltc = await s.api("/api/v1/instant-trade/quote", { token: s.token("u-owner"), body: { symbol: "LTC", network: "litecoin-regtest", crypto_amount: "0.5" } });
+    expect(ltc.status).toBe(200);
+    for (const [i, other] of ["bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", refund].entries()) {
+      const r = await create(s.token("u-owner"), ltc.body.quote_id, `k-ltc-${i}`, { refund_address: other });
+      expect(r, other).toMatchObject({ status: 400, body: { error: { code: "INVALID_ADDRESS" } } });
+    }
     const noKey = await s.api("/api/v1/instant-trade/create", { token: s.token("u-owner"), body: { quote_id: q2.body.quote_id, refund_address: refund } });
     expect(noKey.status).toBe(422);
     expect(await create(s.token("u-owner"), "qte_nope", "k3")).toMatchObject({ status: 400, body: { error: { code: "INVALID_ID" } } });
