@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_MNEMONIC } from "./_test/agent.js";
 import { attemptsOf, createTrade, cursorHeight, deposits, leaseOf, ordersOf, startTestCoordinator, stockPool, tradeStatus, type TestCoordinator } from "./_test/coordinator.js";
 import { closeLitecoind, startLitecoind, type Litecoind } from "./_test/litecoind.js";
-import { startRpcProxy } from "./_test/proxy.js";
+import { startRpcProxy } from "@ponte/common/testing";
 import { CHAINS } from "./config/index.js";
 import { createUtxoDeriver } from "./derive/index.js";
 

@@ -7,7 +7,7 @@ import { HDNodeWallet, parseEther, type Contract } from "ethers";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_MNEMONIC, deployToken, mined, startAnvil, type Anvil } from "./_test/anvil.js";
 import { createTrade, cursorHeight, deposits, leaseOf, NETWORK, startTestCoordinator, stockPool, tradeStatus, type TestCoordinator } from "./_test/coordinator.js";
-import { startRpcProxy } from "./_test/proxy.js";
+import { startRpcProxy } from "@ponte/common/testing";
 import { createEvmDeriver } from "./derive/index.js";
 
 // The built entry point, as operators run it (turbo builds before testing).

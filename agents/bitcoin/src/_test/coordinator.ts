@@ -1,122 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import { createCoordinatorClient, type DerivedAddress } from "@ponte/agent-runtime";
 import { createLogger, newId } from "@ponte/common";
-import { createTestDatabase, testNatsUrl, type TestDatabase } from "@ponte/common/testing";
-import { createSql, loadConfig, migrate, migrationsFingerprint, startCoordinator, type Coordinator, type Sql } from "@ponte/coordinator";
-import { pino } from "pino";
+import type { Sql } from "@ponte/coordinator";
+import { startTestCoordinator as startShared, type TestCoordinator } from "@ponte/coordinator/testing";
 
-/**
- * The real coordinator for the UTXO agent's tests (network litecoin-regtest), in-process: its own database (cloned from the
- * migrated template), its own JetStream stream and subjects, its gRPC server on a fixed local
- * port. stop()/start() take it down and bring it back on the same database and port (the
- * coordinator unavailable); reset() also empties the tables, so a test starts from nothing.
- */
-export interface TestCoordinator {
-  /** host:port of the gRPC server; the same across restarts. */
-  readonly address: string;
-  readonly sql: Sql;
-  /** The running coordinator's log lines, parsed (kept across restarts). */
-  readonly logs: Record<string, unknown>[];
-  stop(): Promise<void>;
-  /** Starts a coordinator on the same database and port; env overrides earlier settings. */
-  start(env?: Record<string, string>): Promise<void>;
-  /** Stops, empties every table, starts again with env. */
-  reset(env?: Record<string, string>): Promise<void>;
-  /** ponte_coordinator_grpc_requests_total for a method (as labelled: "reportBlocks") and result code, since the last start. */
-  grpcCalls(method: string, code?: string): Promise<number>;
-  close(): Promise<void>;
-}
+export type { TestCoordinator };
 
-const LOCAL_ASSETS = fileURLToPath(new URL("../../../../coordinator/assets/local.json", import.meta.url));
 export const NETWORK = "litecoin-regtest";
 
-export async function startTestCoordinator(env: Record<string, string> = {}): Promise<TestCoordinator> {
-  const db: TestDatabase = await createTestDatabase({ fingerprint: migrationsFingerprint(), migrate: (url) => migrate(url).then(() => undefined) });
-  const sql = createSql(db.url, { max: 5, applicationName: "agent-bitcoin-test" });
-  const suffix = randomBytes(4).toString("hex");
-  const base: Record<string, string> = {
-    DATABASE_URL: db.url,
-    NATS_URL: testNatsUrl(),
-    NATS_STREAM: `PONTE_LTC_${suffix}`,
-    NATS_SUBJECT_PREFIX: `ltc${suffix}.trade`,
-    GRPC_HOST: "127.0.0.1",
-    GRPC_PORT: "0",
-    METRICS_HOST: "127.0.0.1",
-    METRICS_PORT: "0",
-    ASSETS_FILE: LOCAL_ASSETS,
-    PRICE_SOURCE: "static",
-    STATIC_PRICES: JSON.stringify({ ETH: "15000", USDT: "5.40", LTC: "400", SOL: "800" }),
-    PIX_PROVIDER: "none",
-    LEASE_TTL_MS: "1000",
-    WATCH_POLL_MS: "200",
-    EXPIRY_INTERVAL_MS: "200",
-    TRANSFER_INTERVAL_MS: "200",
-    OUTBOX_POLL_MS: "100",
-    ...env,
-  };
-  const logs: Record<string, unknown>[] = [];
-  const echo = !!process.env.PONTE_TEST_LOG;
-  const logger = pino(
-    { name: "coordinator", level: "info" },
-    {
-      write(line: string) {
-        try {
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          // not JSON: nothing to assert on
-        }
-        if (echo) process.stderr.write(`[coordinator] ${line}`);
-      },
-    },
-  );
-  let port = 0;
-  let current: Coordinator | undefined;
-
-  const self: TestCoordinator = {
-    get address() {
-      return `127.0.0.1:${port}`;
-    },
-    sql,
-    logs,
-    async stop() {
-      const c = current;
-      current = undefined;
-      await c?.stop();
-    },
-    async start(overrides = {}) {
-      if (current) throw new Error("the test coordinator is running already");
-      Object.assign(base, overrides);
-      current = await startCoordinator(loadConfig({ ...base, GRPC_PORT: String(port) }), logger);
-      port = current.grpcPort;
-    },
-    async reset(overrides) {
-      await self.stop();
-      await sql`TRUNCATE quotes, instant_trades, instant_trade_history, deposit_addresses, deposits, chain_cursors, chain_blocks,
-                         agent_leases, idempotency_keys, outbox, transfer_transactions, transfer_attempts, system_wallets CASCADE`;
-      logs.length = 0;
-      await self.start(overrides);
-    },
-    async grpcCalls(method, code = "OK") {
-      if (!current) throw new Error("the test coordinator is not running");
-      const text = await (await fetch(`http://127.0.0.1:${current.metricsPort}/metrics`)).text();
-      let n = 0;
-      for (const line of text.split("\n")) {
-        if (line.startsWith("ponte_coordinator_grpc_requests_total{") && line.includes(`method="${method}"`) && line.includes(`code="${code}"`)) {
-          n += Number(line.slice(line.lastIndexOf(" ") + 1));
-        }
-      }
-      return n;
-    },
-    async close() {
-      await self.stop();
-      await sql.end({ timeout: 5 });
-      await db.drop();
-    },
-  };
-  await self.start();
-  return self;
-}
+/** The real coordinator, in-process (@ponte/coordinator/testing), set up for this package's tests. */
+export const startTestCoordinator = (env: Record<string, string> = {}): Promise<TestCoordinator> =>
+  startShared({ name: "agent-bitcoin", env: { LEASE_TTL_MS: "1000", TRANSFER_INTERVAL_MS: "200", ...env } });
 
 /** Stores deposit addresses through the AgentService, as an earlier agent of the network did. */
 export async function stockPool(address: string, addresses: DerivedAddress[], network = NETWORK): Promise<void> {

@@ -5,7 +5,7 @@ import { anvilConfig, startTestAgent, timesReported, type TestAgent } from "../_
 import { deployToken, mined, startAnvil, type Anvil } from "../_test/anvil.js";
 import { createTrade, cursorHeight, deposits, NETWORK, pool, reportedBatches, startTestCoordinator, type TestCoordinator } from "../_test/coordinator.js";
 import { metricValue } from "../_test/metrics.js";
-import { startRpcProxy } from "../_test/proxy.js";
+import { startRpcProxy } from "@ponte/common/testing";
 import type { EvmConfig, TokenConfig } from "../config/index.js";
 
 let anvil: Anvil;

@@ -1,7 +1,7 @@
 import { Wallet, type Contract } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deployToken, mined, startAnvil, type Anvil } from "../_test/anvil.js";
-import { startRpcProxy } from "../_test/proxy.js";
+import { startRpcProxy } from "@ponte/common/testing";
 import { silentLogger, testRpc } from "../_test/rpc.js";
 import { createLogFetcher } from "./index.js";
 

@@ -1,14 +1,14 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-interface JsonRpcReq {
+export interface JsonRpcReq {
   id: unknown;
   method: string;
   params: unknown[];
 }
 
 /**
- * A tiny JSON-RPC proxy in front of a node. intercept() may answer a request itself (an error
+ * A tiny JSON-RPC proxy in front of a node (passing basic auth through). intercept() may answer a request itself (an error
  * object, a refusal) or return undefined to forward it; failHttp() makes whole requests fail.
  */
 export async function startRpcProxy(
@@ -44,7 +44,7 @@ export async function startRpcProxy(
           else forward.push(r);
         }
         if (forward.length) {
-          const up = await fetch(target, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(forward) });
+          const up = await fetch(target, { method: "POST", headers: { "content-type": "application/json", ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) }, body: JSON.stringify(forward) });
           for (const a of (await up.json()) as { id: unknown }[]) answers.set(a.id, a);
         }
         const out = list.map((r) => answers.get(r.id));
