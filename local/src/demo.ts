@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // npm run demo: sells crypto for BRL by PIX on the stack `npm start` runs, as its demo user, and
-// shows each step: PIX key → quote → trade → deposit from a funded anvil wallet → live status →
-// the PIX receipt from the Stark Bank stand-in → the audit log.
+// shows each step: PIX key → quote → trade → deposit from a funded anvil wallet (or litecoind's
+// demo wallet) → live status → the PIX receipt from the Stark Bank stand-in → the audit log.
 import { randomUUID } from "node:crypto";
 import { join, relative, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { JsonRpcProvider } from "ethers";
 import { ApiError, createApi, UnreachableError, type Api, type AuditLog, type Trade, type TransferRecord } from "./demo/api.js";
+import { ChainUnavailableError, evmChain, litecoinChain, type AmountFormat, type DemoChain } from "./demo/chains.js";
 import { parseArgs, UsageError } from "./options.js";
 import { DEFAULT_STATE_DIR } from "./paths.js";
 import { processAlive, readStackInfo, type StackInfo } from "./state/index.js";
@@ -17,9 +17,9 @@ const USAGE = `Usage: npm run demo [-- options]      (or: node local/dist/demo.j
 Sells crypto for BRL by PIX on the local Ponte that npm start runs, step by step.
 
 Options:
-  --asset USDT|ETH     what to sell (USDT)
-  --network anvil      where (anvil; LTC comes with the UTXO agent)
-  --amount <n>         how much (100 USDT, 0.01 ETH)
+  --asset USDT|ETH|LTC what to sell (USDT)
+  --network <name>     where (anvil for USDT and ETH, litecoin-regtest for LTC)
+  --amount <n>         how much (100 USDT, 0.01 ETH, 0.5 LTC)
   --fail-payout        pay to a PIX key whose bank rejects the transfer: the trade ends in
                        MANUAL_REVIEW (or REFUND_PENDING with PAYOUT_FAILURE_POLICY=refund)
   --url <gateway>      the gateway (default: the one in .ponte/stack.json)
@@ -29,12 +29,13 @@ Options:
 Exit code 0 only when the sale completed (with --fail-payout: when it reached the failure state).
 `;
 
-const DEFAULT_AMOUNT: Record<string, string> = { USDT: "100", ETH: "0.01" };
+const DEFAULT_AMOUNT: Record<string, string> = { USDT: "100", ETH: "0.01", LTC: "0.5" };
+/** The local stack's network of each asset. */
+const NETWORK_OF: Record<string, string> = { USDT: "anvil", ETH: "anvil", LTC: "litecoin-regtest" };
 const FINAL_OK = new Set(["COMPLETED"]);
 /** Where a failed payout leads: review, or (PAYOUT_FAILURE_POLICY=refund) the refund, maybe already done. */
 const FAILURE_STATES = new Set(["MANUAL_REVIEW", "REFUND_PENDING", "REFUNDED"]);
 const DEAD_ENDS = new Set(["EXPIRED", "CANCELLED", "UNDERPAID"]);
-const ERC20_ABI = ["function transfer(address to, uint256 value) returns (bool)"];
 
 const say = (s = "") => process.stdout.write(`${s}\n`);
 const ok = (s: string) => say(`${style.green("✔")} ${s}`);
@@ -56,9 +57,9 @@ function parseOptions(argv: string[]): DemoOptions | "help" {
   const a = parseArgs(argv, { flags: ["fail-payout", "help"], values: ["asset", "network", "amount", "url", "state-dir", "timeout"] });
   if (a.has("help")) return "help";
   const asset = String(a.get("asset") ?? "USDT").toUpperCase();
-  if (!(asset in DEFAULT_AMOUNT)) throw new UsageError(`--asset must be USDT or ETH, not ${asset}`);
-  const network = String(a.get("network") ?? "anvil");
-  if (network !== "anvil") throw new UsageError(`--network: the local stack has only anvil (LTC comes with the UTXO agent), not ${network}`);
+  if (!(asset in DEFAULT_AMOUNT)) throw new UsageError(`--asset must be USDT, ETH or LTC, not ${asset}`);
+  const network = String(a.get("network") ?? NETWORK_OF[asset]);
+  if (network !== NETWORK_OF[asset]) throw new UsageError(`--network: the local stack has ${asset} on ${NETWORK_OF[asset]} only, not ${network}`);
   const timeout = Number(a.get("timeout") ?? 120);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError("--timeout must be a number of seconds");
   const stateDir = a.get("state-dir") ?? process.env.PONTE_STATE_DIR;
@@ -94,6 +95,13 @@ const brl = (s: string) => `R$ ${s}`;
 const short = (h: string) => `${h.slice(0, 10)}…${h.slice(-6)}`;
 const clock = (iso: string) => new Date(iso).toISOString().slice(11, 23);
 
+/** "0.5" with 8 decimals → 50000000n; more decimals than the asset has is an error, never rounded. */
+function toBaseUnits(s: string, decimals: number): bigint {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(s);
+  if (!m || (m[2] ?? "").length > decimals) throw new DemoError(`${s} is not an amount with at most ${decimals} decimals`);
+  return BigInt(m[1]! + (m[2] ?? "").padEnd(decimals, "0"));
+}
+
 async function main(): Promise<number> {
   let o: DemoOptions;
   try {
@@ -109,6 +117,10 @@ async function main(): Promise<number> {
     return 2;
   }
   const stack = findStack(o);
+  if (o.network === NETWORK_OF.LTC && !stack.litecoin) {
+    const why = stack.agents.find((a) => a.network === o.network)?.reason ?? "litecoind is not running";
+    throw new DemoError(`LTC is off in this local Ponte (${why}). Install litecoind (Debian: apt-get install -y litecoind), restart npm start, then run the demo again.`);
+  }
   const gateway = o.url ?? stack.gatewayUrl;
   const api = createApi(gateway, stack.tokens.user);
   if (!(await api.ready())) throw new DemoError(`The gateway at ${gateway} answers but is not ready (its coordinator is down?). Look at npm start's terminal.`);
@@ -133,50 +145,37 @@ async function main(): Promise<number> {
   );
 
   // 3. Create the trade: refunds, if any, go back to the paying wallet.
-  const payer = stack.anvil.wallets[0];
-  if (!payer) throw new DemoError("stack.json lists no demo wallet");
-  const trade = await createTrade(api, { quote_id: quote.quote_id, refund_address: payer.address });
-  ok(`Trade ${trade.id} created (${trade.status}); deposit address ${trade.deposit_address}`);
-
-  // 4. Pay the deposit from a funded anvil wallet.
-  // Loaded only now: ethers is the slowest import, and the checks above must answer fast.
-  const { Interface, Wallet, parseUnits } = await import("ethers");
-  const { anvilProvider } = await import("./services/anvil.js");
-  const provider = anvilProvider(stack.anvil.rpcUrl);
-  let depositBlock: number;
+  let chain: DemoChain;
   try {
-    const wallet = new Wallet(payer.privateKey, provider);
-    const value = parseUnits(quote.crypto_amount, asset.decimals);
-    const tx = await wallet.sendTransaction(
-      asset.contract
-        ? { to: asset.contract, data: new Interface(ERC20_ABI).encodeFunctionData("transfer", [trade.deposit_address, value]) }
-        : { to: trade.deposit_address, value },
-    );
-    const receipt = await tx.wait(1, 30_000);
-    if (!receipt || receipt.status !== 1) throw new DemoError(`The deposit transaction ${tx.hash} failed on chain.`);
-    depositBlock = receipt.blockNumber;
-    ok(`Paid ${quote.crypto_amount} ${o.asset} from ${short(payer.address)} in tx ${short(tx.hash)} (block ${depositBlock})`);
+    chain = o.network === NETWORK_OF.LTC ? await litecoinChain(stack, asset) : await evmChain(stack, asset);
+  } catch (err) {
+    if (err instanceof ChainUnavailableError) throw new DemoError(err.message);
+    throw err;
+  }
+  try {
+    const trade = await createTrade(api, { quote_id: quote.quote_id, refund_address: chain.refundAddress });
+    ok(`Trade ${trade.id} created (${trade.status}); deposit address ${trade.deposit_address}`);
+
+    // 4. Pay the deposit from the demo wallet.
+    const paid = await chain.pay(trade.deposit_address, toBaseUnits(quote.crypto_amount, asset.decimals));
+    ok(`Paid ${quote.crypto_amount} ${o.asset} from ${chain.payerLabel} in tx ${short(paid.txid)} (${paid.where})`);
 
     // 5. Follow the trade until it settles (or fails).
-    const final = await follow(api, trade.id, { depositBlock, needed: asset.confirmations, decimals: asset.decimals, symbol: o.asset, provider, o });
+    const final = await follow(api, trade.id, { chain, needed: asset.confirmations, symbol: o.asset, o });
     const elapsed = ((Date.now() - started) / 1000).toFixed(1);
     const success = o.failPayout ? FAILURE_STATES.has(final.status) : FINAL_OK.has(final.status);
 
     // 6. The PIX receipt, as the bank (the stand-in) has it.
     await printReceipt(stack, final);
-    // 7. The audit log, once the sweep (or refund) of the deposit has settled on chain.
-    const log = await settledAuditLog(api, trade.id, final.status);
+    // 7. The audit log, once the sweep (or refund) of the deposit has settled on chain
+    //    (a UTXO sweep needs the network's confirmations too: 6 blocks on litecoin-regtest).
+    const log = await settledAuditLog(api, trade.id, final.status, o.network === NETWORK_OF.LTC ? 60_000 : 30_000);
     let endStatus = final.status;
     if (final.status === "REFUND_PENDING") {
       endStatus = (await api.trade(trade.id)).status;
-      if (endStatus === "REFUNDED") say(`${style.green("✔")} ${style.bold(endStatus)}: the deposit went back to ${payer.address}`);
+      if (endStatus === "REFUNDED") say(`${style.green("✔")} ${style.bold(endStatus)}: the deposit went back to ${chain.refundAddress}`);
     }
-    const { formatUnits } = await import("ethers");
-    printAuditLog(log, (units, contract) =>
-      contract && asset.contract && contract.toLowerCase() === asset.contract.toLowerCase()
-        ? `${formatUnits(units, asset.decimals)} ${asset.symbol}`
-        : `${formatUnits(units, 18)} ETH`,
-    );
+    printAuditLog(log, chain.format);
     say();
     if (success) {
       ok(
@@ -190,7 +189,7 @@ async function main(): Promise<number> {
     say(`${style.red("✖")} The trade ended in ${final.status}${why ? ` (${why})` : ""}, not ${o.failPayout ? "MANUAL_REVIEW or REFUND_PENDING" : "COMPLETED"}.`);
     return 1;
   } finally {
-    provider.destroy();
+    chain.close();
   }
 }
 
@@ -205,7 +204,7 @@ async function createTrade(api: Api, body: { quote_id: string; refund_address: s
     } catch (err) {
       // The agent stocks deposit addresses just after it starts; give it a moment.
       if (!(err instanceof ApiError && err.code === "NO_DEPOSIT_ADDRESS") || Date.now() > deadline) throw err;
-      if (!waited) say(style.dim("  waiting for the EVM agent to stock deposit addresses…"));
+      if (!waited) say(style.dim("  waiting for the agent to stock deposit addresses…"));
       waited = true;
       await sleep(1_000);
     }
@@ -215,7 +214,7 @@ async function createTrade(api: Api, body: { quote_id: string; refund_address: s
 async function follow(
   api: Api,
   id: string,
-  x: { depositBlock: number; needed: number; decimals: number; symbol: string; provider: JsonRpcProvider; o: DemoOptions },
+  x: { chain: DemoChain; needed: number; symbol: string; o: DemoOptions },
 ): Promise<Trade> {
   const t0 = Date.now();
   const spinner = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -223,9 +222,9 @@ async function follow(
   let lastPlain = "";
   const done = (s: string) => FINAL_OK.has(s) || FAILURE_STATES.has(s) || DEAD_ENDS.has(s);
   for (;;) {
-    const [t, head] = await Promise.all([api.trade(id), x.provider.getBlockNumber()]);
+    const [t, confirmations] = await Promise.all([api.trade(id), x.chain.confirmations()]);
     // Confirmations counted like the agent: the deposit's block is the first.
-    const seen = t.status !== "PENDING" ? Math.max(0, head - x.depositBlock + 1) : 0;
+    const seen = t.status !== "PENDING" ? confirmations : 0;
     const past = !["PENDING", "DEPOSIT_DETECTED"].includes(t.status);
     const conf = past ? x.needed : Math.min(seen, x.needed);
     const elapsed = ((Date.now() - t0) / 1000).toFixed(1);
@@ -294,8 +293,8 @@ const TRANSFER_FINAL = new Set(["CONFIRMED", "FAILED", "SKIPPED"]);
  * The audit log, after waiting (briefly) for the deposit's sweep to the hot wallet: ordered once
  * the trade completes, final a few blocks later. Gateways that list no transfers are not waited for.
  */
-async function settledAuditLog(api: Api, id: string, status: string): Promise<AuditLog> {
-  const deadline = Date.now() + 30_000;
+async function settledAuditLog(api: Api, id: string, status: string, waitMs: number): Promise<AuditLog> {
+  const deadline = Date.now() + waitMs;
   const t0 = Date.now();
   for (;;) {
     const log = await api.auditLog(id);
@@ -315,9 +314,6 @@ async function settledAuditLog(api: Api, id: string, status: string): Promise<Au
     await sleep(500);
   }
 }
-
-/** Base units as "1.5 USDT" / "0.0001 ETH": the trade's token when the contract is its, else ether. */
-type AmountFormat = (baseUnits: string, contract: string | null | undefined) => string;
 
 /** A gas top-up moves ether whatever token its sweep is for; the agent sizes it, so its record may say 0. */
 const moved = (t: TransferRecord, amount: AmountFormat): string =>

@@ -74,13 +74,26 @@ describe("npm start with a piece missing or dying", () => {
   // Runs before the file's afterAll, which removes the state folders.
   afterAll(() => killStack(start, children));
 
-  it("runs without NATS when nats-server is missing, and stops everything when a child dies", async () => {
+  it("runs without NATS and LTC when nats-server and litecoind are missing, and stops everything when a child dies", async () => {
     const dir = stateDir();
-    start = run("start", ["--state-dir", dir, "--free-ports"], userEnv({ PORT: String(await freePort()), PONTE_NATS_SERVER: "/nonexistent/nats-server" }));
+    const env = userEnv({ PORT: String(await freePort()), PONTE_NATS_SERVER: "/nonexistent/nats-server", PONTE_LITECOIND: "/nonexistent/litecoind" });
+    start = run("start", ["--state-dir", dir, "--free-ports"], env);
     await start.waitForOutput("Ponte is running", 120_000);
     expect(start.output()).toContain("running without NATS; trade events wait in the outbox");
-    children = stackOf(dir).children;
+    expect(start.output()).toContain("LTC is off: PONTE_LITECOIND (/nonexistent/litecoind) does not exist (Debian: apt-get install -y litecoind)");
+    expect(start.output()).toContain("Agents        anvil on; litecoin-regtest off (PONTE_LITECOIND (/nonexistent/litecoind) does not exist)");
+    const info = stackOf(dir);
+    children = info.children;
     expect(children.map((c) => c.name)).not.toContain("nats");
+    expect(children.map((c) => c.name)).not.toContain("litecoind");
+    expect(children.map((c) => c.name)).not.toContain("agent-bitcoin-litecoin-regtest");
+    expect(info.litecoin).toBeNull();
+
+    // Selling LTC on that stack: a clear message and a non-zero exit, before anything is created.
+    const ltc = await runToEnd("demo", ["--state-dir", dir, "--asset", "LTC"], env);
+    expect(ltc.code).toBe(1);
+    expect(ltc.output).toContain("LTC is off in this local Ponte (PONTE_LITECOIND (/nonexistent/litecoind) does not exist)");
+    expect(ltc.output).not.toContain("Trade trd_");
 
     const victim = children.find((c) => c.name === "starkbank-standin")!;
     process.kill(victim.pid, "SIGKILL");

@@ -49,6 +49,8 @@ export const PORT_SETTINGS = {
   nats: ["PONTE_NATS_PORT", 4223],
   starkbank: ["PONTE_STARKBANK_PORT", 8601],
   vault: ["PONTE_VAULT_PORT", 8200],
+  litecoin: ["PONTE_LITECOIN_RPC_PORT", 19443],
+  ltcAgentMetrics: ["PONTE_LTC_AGENT_METRICS_PORT", 9466],
 } as const;
 export type InternalPort = keyof typeof PORT_SETTINGS;
 
@@ -90,7 +92,7 @@ export const START_USAGE = `Usage: npm start [-- options]      (or: node local/d
 Starts a whole local Ponte and keeps it running until Ctrl-C.
 
 Options:
-  --fresh             wipe the state folder first (database, chain, keys, logs)
+  --fresh             wipe the state folder first (database, chains, keys, logs)
   --state-dir <dir>   where state lives (PONTE_STATE_DIR; default .ponte/ at the repo root)
   --free-ports        run the internal services on free ports (PONTE_FREE_PORTS=1)
   --verbose           show every log line of every process (PONTE_VERBOSE=1)
@@ -102,6 +104,7 @@ Environment:
   DATABASE_URL        use this PostgreSQL instead of the embedded one
   NATS_URL            use this NATS instead of a nats-server child
   PONTE_NATS_SERVER   the nats-server binary (default: from the PATH; a missing one runs without NATS)
+  PONTE_LITECOIND     the litecoind binary (default /usr/lib/litecoin/litecoind; a missing one turns LTC off)
   ${Object.values(PORT_SETTINGS).map(([n, d]) => `${n}=${d}`).join("\n  ")}
   Coordinator settings (.env.example), e.g. STATIC_PRICES, PAYOUT_FAILURE_POLICY, LOG_LEVEL, pass through.
 `;

@@ -11,10 +11,13 @@ export const ENTRIES = {
   coordinator: join(REPO_ROOT, "coordinator/dist/main.js"),
   gateway: join(REPO_ROOT, "gateway/dist/main.js"),
   agentEvm: join(REPO_ROOT, "agents/evm/dist/main.js"),
+  agentBitcoin: join(REPO_ROOT, "agents/bitcoin/dist/main.js"),
   starkbank: join(REPO_ROOT, "test/dist/standins/starkbank/main.js"),
   vault: join(REPO_ROOT, "test/dist/standins/vault/main.js"),
 } as const;
 
 export const ASSETS_FILE = join(REPO_ROOT, "coordinator/assets/local.json");
 export const EVM_ANVIL_CONFIG = join(REPO_ROOT, "agents/evm/config/anvil.json");
+/** The UTXO agent's config for the local litecoind (its RPC wiring comes from LTC_RPC_* variables). */
+export const UTXO_LITECOIN_REGTEST_CONFIG = join(REPO_ROOT, "agents/bitcoin/config/litecoin-regtest.json");
 export const TOKEN_ARTIFACT = join(REPO_ROOT, "agents/evm/test-contracts/TestToken.json");

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// npm start: a whole local Ponte (Postgres, NATS, anvil with a demo token, the PIX and Vault
-// stand-ins, the coordinator, the EVM agent and the gateway) until Ctrl-C or SIGTERM.
-import { existsSync, rmSync } from "node:fs";
+// npm start: a whole local Ponte (Postgres, NATS, anvil with a demo token, litecoind regtest when
+// installed, the PIX and Vault stand-ins, the coordinator, the EVM and LTC agents and the gateway)
+// until Ctrl-C or SIGTERM.
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { StartError } from "./errors.js";
@@ -11,9 +12,21 @@ import { ENTRIES, REPO_ROOT } from "./paths.js";
 import { assertPortsFree, freePorts, type PortClaim } from "./ports.js";
 import { anvilBinary, ANVIL_CHAIN_ID, DEMO_TOKEN, prepareChain, startAnvil } from "./services/anvil.js";
 import { findNatsServer, startNats } from "./services/nats.js";
-import { startCoordinator, startEvmAgent, startGateway } from "./services/ponte.js";
+import {
+  DEMO_LTC_WALLET,
+  findLitecoind,
+  hasChain,
+  LTC_BLOCK_INTERVAL_MS,
+  LTC_NETWORK,
+  LTC_RPC_USER,
+  prepareLitecoin,
+  satsToCoins,
+  startLitecoinNode,
+  startMiner,
+} from "./services/litecoin.js";
+import { startCoordinator, startEvmAgent, startGateway, startLtcAgent } from "./services/ponte.js";
 import { startEmbeddedPostgres } from "./services/postgres.js";
-import { DEMO_USER, EVM_SEED_PATH, startStarkbankStandin, startVaultStandin } from "./services/standins.js";
+import { DEMO_USER, EVM_SEED_PATH, startStarkbankStandin, startVaultStandin, UTXO_SEED_PATH, type VaultSeed } from "./services/standins.js";
 import {
   cmdlineOf,
   loadOrCreateSecrets,
@@ -93,6 +106,8 @@ const WHAT: Record<InternalPort, string> = {
   nats: "nats-server",
   starkbank: "the Stark Bank stand-in",
   vault: "the Vault stand-in",
+  litecoin: "litecoind's RPC",
+  ltcAgentMetrics: "the LTC agent's metrics",
 };
 
 /** What of a child's output reaches the terminal: warnings and errors, or everything with --verbose. */
@@ -200,12 +215,23 @@ async function bringUp(o: StartOptions, p: StatePaths, sup: ReturnType<typeof cr
   const managedNats = !process.env.NATS_URL && natsBin !== undefined;
   const agentBuilt = existsSync(ENTRIES.agentEvm);
   const vaultBuilt = existsSync(ENTRIES.vault);
+  // LTC needs both the node and the UTXO agent; either missing turns it off, the rest runs.
+  const litecoind = findLitecoind();
+  const ltcAgentBuilt = existsSync(ENTRIES.agentBitcoin);
+  const ltcOff = !litecoind
+    ? process.env.PONTE_LITECOIND
+      ? `PONTE_LITECOIND (${process.env.PONTE_LITECOIND}) does not exist`
+      : "litecoind is not installed"
+    : !ltcAgentBuilt
+      ? "agents/bitcoin is not built"
+      : undefined;
 
   const need: InternalPort[] = ["grpc", "coordinatorMetrics", "anvil", "starkbank"];
   if (agentBuilt) need.push("agentMetrics");
   if (embeddedPg) need.push("postgres");
   if (managedNats) need.push("nats");
   if (vaultBuilt) need.push("vault");
+  if (!ltcOff) need.push("litecoin", "ltcAgentMetrics");
   const ports = await choosePorts(o, need);
   const claims: PortClaim[] = [
     { port: o.gatewayPort, host: o.gatewayHost, what: "the gateway", setting: "PORT" },
@@ -223,7 +249,7 @@ async function bringUp(o: StartOptions, p: StatePaths, sup: ReturnType<typeof cr
   say(`${style.bold("Starting a local Ponte")} ${style.dim(`(state in ${relative(process.cwd(), p.dir) || "."}/, logs in ${relative(process.cwd(), p.logs)}/)`)}`);
 
   // Nothing below depends on anything else until the coordinator: start them side by side.
-  const [pg, nats, chain, starkbank, vault] = await Promise.all([
+  const [pg, nats, chain, starkbank, vault, ltc] = await Promise.all([
     (async () => {
       if (!embeddedPg) {
         step("PostgreSQL: DATABASE_URL from the environment");
@@ -277,12 +303,32 @@ async function bringUp(o: StartOptions, p: StatePaths, sup: ReturnType<typeof cr
       const r = await startVaultStandin(sup, {
         port: ports.vault,
         rootToken: secrets.vaultRootToken,
-        agentToken: secrets.vaultAgentToken,
-        evmMnemonic: secrets.evmMnemonic,
+        seeds: [
+          { policy: "agent-evm", path: EVM_SEED_PATH, mnemonic: secrets.evmMnemonic, token: secrets.vaultAgentToken },
+          { policy: "agent-bitcoin", path: UTXO_SEED_PATH, mnemonic: secrets.utxoMnemonic, token: secrets.vaultUtxoAgentToken },
+        ] satisfies VaultSeed[],
         seedFile: p.vaultSeed,
       });
       step(`Vault stand-in on 127.0.0.1:${ports.vault}`);
       return r;
+    })(),
+    (async () => {
+      if (ltcOff) return undefined;
+      if (existsSync(p.litecoinRecord) && !hasChain(p.litecoin)) {
+        throw new StartError(`The database in ${p.dir} remembers a litecoin chain whose datadir (${p.litecoin}) is gone: run npm start -- --fresh to begin again`);
+      }
+      const node = await startLitecoinNode(sup, { bin: litecoind!, port: ports.litecoin, datadir: p.litecoin, password: secrets.litecoinRpcPassword });
+      const w = await prepareLitecoin(node.rpc);
+      writeFileSync(p.litecoinRecord, `${JSON.stringify({ network: LTC_NETWORK, wallet: DEMO_LTC_WALLET }, null, 2)}\n`);
+      // Regtest mines only when asked: a block a second, so deposits confirm as on anvil.
+      startMiner(node.rpc, {
+        address: w.minerAddress,
+        intervalMs: LTC_BLOCK_INTERVAL_MS,
+        stopped: () => sup.stopping,
+        onError: (err) => warn(`litecoind did not mine a block: ${(err as Error).message} (retrying every ${LTC_BLOCK_INTERVAL_MS / 1000} s)`),
+      });
+      step(`litecoind regtest on 127.0.0.1:${ports.litecoin} (height ${w.height}), demo wallet "${DEMO_LTC_WALLET}" with ${satsToCoins(w.spendable)} LTC`);
+      return { ...node, ...w };
     })(),
   ]);
   if (nats.off) {
@@ -291,7 +337,7 @@ async function bringUp(o: StartOptions, p: StatePaths, sup: ReturnType<typeof cr
         "and NATS_URL is unset: running without NATS; trade events wait in the outbox until one is configured.",
     );
   }
-  if (!vaultBuilt) warn("The Vault stand-in is not built (test/dist/standins/vault): it is off; the EVM agent takes its seed from EVM_SEED_MNEMONIC (SEED_SOURCE=env).");
+  if (!vaultBuilt) warn("The Vault stand-in is not built (test/dist/standins/vault): it is off; the agents take their seeds from EVM_SEED_MNEMONIC / UTXO_SEED_MNEMONIC (SEED_SOURCE=env).");
 
   const overrides = { [`anvil:${DEMO_TOKEN.symbol}`]: chain.token };
   await startCoordinator(sup, {
@@ -303,8 +349,9 @@ async function bringUp(o: StartOptions, p: StatePaths, sup: ReturnType<typeof cr
     starkbank: { url: starkbank.url, projectId: secrets.starkbank.projectId, privateKeyPem: secrets.starkbank.privateKeyPem },
   });
   step(`coordinator: gRPC 127.0.0.1:${ports.grpc}`);
-  // The gateway and the agent need only the coordinator: side by side.
+  // The gateway and the agents need only the coordinator: side by side.
   const agents: StackInfo["agents"] = [];
+  let ltcHotWallet: string | null = null;
   await Promise.all([
     (async () => {
       await startGateway(sup, { host: o.gatewayHost, port: o.gatewayPort, grpcPort: ports.grpc, jwtSecret });
@@ -330,9 +377,35 @@ async function bringUp(o: StartOptions, p: StatePaths, sup: ReturnType<typeof cr
       step("EVM agent following anvil");
       agents.push({ network: "anvil", running: true });
     })(),
+    (async () => {
+      if (!ltc) {
+        warn(
+          ltcOff === "agents/bitcoin is not built"
+            ? "LTC is off: the UTXO agent is not built (agents/bitcoin/dist/main.js). Run npm run build."
+            : `LTC is off: ${ltcOff} (Debian: apt-get install -y litecoind), so the LTC agent does not run; everything else does.`,
+        );
+        agents.push({ network: LTC_NETWORK, running: false, reason: ltcOff! });
+        return;
+      }
+      const r = await startLtcAgent(sup, {
+        grpcPort: ports.grpc,
+        metricsPort: ports.ltcAgentMetrics,
+        rpcUrl: ltc.rpcUrl,
+        rpcUser: LTC_RPC_USER,
+        rpcPassword: secrets.litecoinRpcPassword,
+        seed: {
+          mnemonic: secrets.utxoMnemonic,
+          ...(vault ? { vault: { url: vault.url, token: secrets.vaultUtxoAgentToken, path: UTXO_SEED_PATH } } : {}),
+        },
+      });
+      ltcHotWallet = r.hotWallet;
+      step("LTC agent following litecoind");
+      agents.push({ network: LTC_NETWORK, running: true });
+    })(),
   ]);
-  agents.push({ network: "litecoin-regtest", running: false, reason: "the UTXO agent does not exist yet" });
-  warn("LTC is off: the UTXO agent (agents/bitcoin) does not exist yet, so litecoind is not started.");
+
+  // Finished in any order; listed as started.
+  agents.sort((x, y) => (x.network === LTC_NETWORK ? 1 : 0) - (y.network === LTC_NETWORK ? 1 : 0));
 
   const claimsFor = (extra: Record<string, unknown>) => ({
     ...(process.env.JWT_ISSUER ? { iss: process.env.JWT_ISSUER } : {}),
@@ -359,6 +432,16 @@ async function bringUp(o: StartOptions, p: StatePaths, sup: ReturnType<typeof cr
       wallets: chain.wallets,
       hotWallet: chain.hotWallet,
     },
+    litecoin: ltc
+      ? {
+          rpcUrl: ltc.rpcUrl,
+          rpcUser: LTC_RPC_USER,
+          rpcPassword: secrets.litecoinRpcPassword,
+          wallet: DEMO_LTC_WALLET,
+          blockIntervalMs: LTC_BLOCK_INTERVAL_MS,
+          hotWallet: ltcHotWallet,
+        }
+      : null,
     starkbank: { url: starkbank.url, webhookUrl: `${gatewayUrl}${WEBHOOK_PATH}` },
     vault: vault ? { url: vault.url } : null,
     postgres: { embedded: pg.embedded, url: pg.embedded ? pg.url : null },
@@ -388,10 +471,17 @@ function printBanner(i: StackInfo, x: { seconds: number; natsOff: boolean; state
   row("anvil", `${i.anvil.rpcUrl} (chain ${i.anvil.chainId}, 1 s blocks); USDT ${i.anvil.tokens[0]!.address}`);
   row("Demo wallets", `${i.anvil.wallets.map((w) => w.address).join(", ")} (anvil's dev keys; ETH and USDT)`);
   row("Hot wallet", `${i.anvil.hotWallet} (the EVM agent's; sweeps land here)`);
+  const l = i.litecoin;
+  if (l) {
+    row("litecoind", `${l.rpcUrl} (regtest, ${l.blockIntervalMs / 1000} s blocks; RPC user ${l.rpcUser}, password in ${x.statePath})`);
+    row("LTC wallets", `demo wallet "${l.wallet}" in litecoind pays deposits; hot wallet ${l.hotWallet ?? "?"} (the LTC agent's)`);
+  } else {
+    row("litecoind", style.yellow(`off (${i.agents.find((a) => a.network === LTC_NETWORK)?.reason ?? "not started"})`));
+  }
   row("PostgreSQL", i.postgres.embedded ? `embedded, ${i.postgres.url}` : "DATABASE_URL");
   row("NATS", x.natsOff ? "off (events wait in the outbox)" : i.nats.managed ? `${i.nats.url} (JetStream)` : "NATS_URL");
   row("PIX provider", `Stark Bank stand-in ${i.starkbank.url} (payouts: ${i.starkbank.url}/_admin/transfers)`);
-  row("Vault", i.vault ? `stand-in ${i.vault.url} (the EVM agent reads its seed there)` : "off (the EVM agent's seed comes from the environment)");
+  row("Vault", i.vault ? `stand-in ${i.vault.url} (the agents read their seeds there)` : "off (the agents' seeds come from the environment)");
   row("Agents", i.agents.map((a) => `${a.network} ${a.running ? style.green("on") : style.yellow(`off (${a.reason})`)}`).join("; "));
   say();
   say(`Development user ${style.dim(`(sub ${i.demoUser.sub}, ${i.demoUser.name}, CPF ${formatCpf(i.demoUser.document)}; valid 7 days)`)}:`);
@@ -402,6 +492,7 @@ function printBanner(i: StackInfo, x: { seconds: number; natsOff: boolean; state
   say("Try, in another terminal:");
   say(`  npm run demo                                  ${style.dim("# sell 100 USDT and watch it through to the PIX receipt")}`);
   say(`  npm run demo -- --asset ETH --amount 0.01     ${style.dim("# sell ether")}`);
+  if (l) say(`  npm run demo -- --asset LTC --amount 0.5      ${style.dim("# sell litecoin: mempool, 6 confirmations, PIX")}`);
   say(`  npm run demo -- --fail-payout                 ${style.dim("# the bank rejects the PIX: see the failure path")}`);
   say(`  curl -s ${g}/api/v1/instant-trade/assets ${auth}`);
   say(`  curl -s -X POST ${g}/api/v1/instant-trade/quote ${auth} -H 'content-type: application/json' \\`);

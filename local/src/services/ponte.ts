@@ -1,5 +1,5 @@
 // Ponte's own processes: the coordinator, the gateway and the agents.
-import { ASSETS_FILE, ENTRIES, EVM_ANVIL_CONFIG } from "../paths.js";
+import { ASSETS_FILE, ENTRIES, EVM_ANVIL_CONFIG, UTXO_LITECOIN_REGTEST_CONFIG } from "../paths.js";
 import type { Supervisor } from "../supervisor/index.js";
 
 /** Prices of the local registry's assets (BRL per unit); STATIC_PRICES in the environment wins. */
@@ -86,14 +86,17 @@ export interface AgentSeed {
   vault?: { url: string; token: string; path: string };
 }
 
+/** The key source's variables: Vault with the agent's token, else the development variable. */
+function seedEnvOf(seed: AgentSeed, devVariable: string): Record<string, string> {
+  const v = seed.vault;
+  return v ? { SEED_SOURCE: "vault", VAULT_ADDR: v.url, VAULT_TOKEN: v.token, VAULT_SEED_PATH: v.path } : { SEED_SOURCE: "env", [devVariable]: seed.mnemonic };
+}
+
 export async function startEvmAgent(
   sup: Supervisor,
   o: { grpcPort: number; metricsPort: number; rpcUrl: string; wsUrl: string; contractOverrides: Record<string, string>; seed: AgentSeed },
 ): Promise<void> {
-  const v = o.seed.vault;
-  const seedEnv = v
-    ? { SEED_SOURCE: "vault", VAULT_ADDR: v.url, VAULT_TOKEN: v.token, VAULT_SEED_PATH: v.path }
-    : { SEED_SOURCE: "env", EVM_SEED_MNEMONIC: o.seed.mnemonic };
+  const seedEnv = seedEnvOf(o.seed, "EVM_SEED_MNEMONIC");
   const child = sup.start({
     name: "agent-evm-anvil",
     cmd: process.execPath,
@@ -112,4 +115,31 @@ export async function startEvmAgent(
   });
   // A lease left by a crashed earlier run lapses after LEASE_TTL_MS; then this one is granted.
   await child.waitFor((_l, r) => r?.msg === "Lease granted; following the chain", "that it follows the chain", 60_000);
+}
+
+/** The UTXO agent (agents/bitcoin) on the local litecoind; resolves with its hot wallet once it follows the chain. */
+export async function startLtcAgent(
+  sup: Supervisor,
+  o: { grpcPort: number; metricsPort: number; rpcUrl: string; rpcUser: string; rpcPassword: string; seed: AgentSeed },
+): Promise<{ hotWallet: string | null }> {
+  const child = sup.start({
+    name: "agent-bitcoin-litecoin-regtest",
+    cmd: process.execPath,
+    args: [ENTRIES.agentBitcoin],
+    env: {
+      ...process.env,
+      UTXO_CONFIG: UTXO_LITECOIN_REGTEST_CONFIG,
+      LTC_RPC_URL: o.rpcUrl,
+      LTC_RPC_USER: o.rpcUser,
+      LTC_RPC_PASSWORD: o.rpcPassword,
+      COORDINATOR_ADDR: `127.0.0.1:${o.grpcPort}`,
+      METRICS_HOST: "127.0.0.1",
+      METRICS_PORT: String(o.metricsPort),
+      ...seedEnvOf(o.seed, "UTXO_SEED_MNEMONIC"),
+    },
+  });
+  const configured = await child.waitFor((_l, r) => r?.msg === "UTXO agent configured", "its configuration", 60_000);
+  await child.waitFor((_l, r) => r?.msg === "Lease granted; following the chain", "that it follows the chain", 60_000);
+  const hot = (JSON.parse(configured) as { hot_wallet?: unknown }).hot_wallet;
+  return { hotWallet: typeof hot === "string" ? hot : null };
 }

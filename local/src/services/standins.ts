@@ -14,6 +14,8 @@ export const DEMO_USER = {
 
 /** Where the EVM agent's seed lives in Vault (KV v2 under mount "secret"). */
 export const EVM_SEED_PATH = "ponte/agents/evm";
+/** Where the UTXO agent's seed lives (the agent's default VAULT_SEED_PATH). */
+export const UTXO_SEED_PATH = "ponte/agents/bitcoin";
 
 async function admin(base: string, method: string, path: string, body: unknown): Promise<void> {
   const res = await fetch(`${base}${path}`, { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -52,15 +54,25 @@ export async function startStarkbankStandin(
   return { url };
 }
 
-/** The Vault stand-in holding the development seeds, and a read-only token for the EVM agent. */
+/** One agent's seed in the Vault stand-in, and the token that may read it (and nothing else). */
+export interface VaultSeed {
+  /** The policy's name, e.g. "agent-evm". */
+  policy: string;
+  /** KV v2 path under mount "secret". */
+  path: string;
+  mnemonic: string;
+  token: string;
+}
+
+/** The Vault stand-in holding the development seeds, and a read-only token per agent. */
 export async function startVaultStandin(
   sup: Supervisor,
-  o: { port: number; rootToken: string; agentToken: string; evmMnemonic: string; seedFile: string },
+  o: { port: number; rootToken: string; seeds: VaultSeed[]; seedFile: string },
 ): Promise<{ url: string }> {
   const seed = {
-    policies: { "agent-evm": { path: { [`secret/data/${EVM_SEED_PATH}`]: { capabilities: ["read"] } } } },
-    secrets: [{ mount: "secret", path: EVM_SEED_PATH, data: { seed: o.evmMnemonic } }],
-    tokens: [{ id: o.agentToken, policies: ["agent-evm"], ttl: 0 }],
+    policies: Object.fromEntries(o.seeds.map((s) => [s.policy, { path: { [`secret/data/${s.path}`]: { capabilities: ["read"] } } }])),
+    secrets: o.seeds.map((s) => ({ mount: "secret", path: s.path, data: { seed: s.mnemonic } })),
+    tokens: o.seeds.map((s) => ({ id: s.token, policies: [s.policy], ttl: 0 })),
   };
   writeFileSync(o.seedFile, JSON.stringify(seed, null, 2), { mode: 0o600 });
   const child = sup.start({

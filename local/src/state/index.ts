@@ -20,6 +20,10 @@ export interface StatePaths {
   anvilState: string;
   chain: string;
   vaultSeed: string;
+  /** litecoind's datadir. */
+  litecoin: string;
+  /** Written when the litecoin chain is made: the database remembers that chain from then on. */
+  litecoinRecord: string;
 }
 
 export function statePaths(dir: string): StatePaths {
@@ -33,6 +37,8 @@ export function statePaths(dir: string): StatePaths {
     anvilState: join(dir, "anvil-state.json"),
     chain: join(dir, "chain.json"),
     vaultSeed: join(dir, "vault-seed.json"),
+    litecoin: join(dir, "litecoin"),
+    litecoinRecord: join(dir, "litecoin.json"),
   };
 }
 
@@ -59,6 +65,11 @@ export interface DevSecrets {
   vaultRootToken: string;
   /** The EVM agent's Vault token: reads its seed and nothing else. */
   vaultAgentToken: string;
+  /** The UTXO (LTC) agent's seed and Vault token (reads that seed and nothing else). */
+  utxoMnemonic: string;
+  vaultUtxoAgentToken: string;
+  /** litecoind's RPC password (user "ponte"). */
+  litecoinRpcPassword: string;
   starkbank: { projectId: string; privateKeyPem: string; publicKeyPem: string };
 }
 
@@ -70,6 +81,9 @@ function makeSecrets(): DevSecrets {
     postgresPassword: randomBytes(12).toString("hex"),
     vaultRootToken: `hvs.dev-root-${randomBytes(12).toString("hex")}`,
     vaultAgentToken: `hvs.dev-agent-${randomBytes(12).toString("hex")}`,
+    utxoMnemonic: Mnemonic.fromEntropy(randomBytes(16)).phrase,
+    vaultUtxoAgentToken: `hvs.dev-agent-utxo-${randomBytes(12).toString("hex")}`,
+    litecoinRpcPassword: randomBytes(12).toString("hex"),
     starkbank: {
       projectId: String(randomInt(1e9, 1e10 - 1)) + String(randomInt(1e5, 1e6 - 1)),
       privateKeyPem: privateKey.export({ type: "sec1", format: "pem" }).toString(),
@@ -111,6 +125,17 @@ export interface StackInfo {
     /** The EVM agent's hot wallet (sweeps land there; it pays token sweeps' gas). */
     hotWallet: string;
   };
+  /** litecoind regtest and its demo wallet, when LTC is on (development credentials only). */
+  litecoin: {
+    rpcUrl: string;
+    rpcUser: string;
+    rpcPassword: string;
+    /** The wallet in the node that pays the demo's deposits. */
+    wallet: string;
+    blockIntervalMs: number;
+    /** The UTXO agent's hot wallet (sweeps land there). */
+    hotWallet: string | null;
+  } | null;
   starkbank: { url: string; webhookUrl: string };
   vault: { url: string } | null;
   /** Only the embedded one's URL (a DATABASE_URL from the environment may hold a real password). */

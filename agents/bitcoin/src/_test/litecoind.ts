@@ -52,24 +52,10 @@ export async function startLitecoind(o: { workQueue?: number; rpcThreads?: numbe
   let child: ChildProcess | undefined;
   let exited: Promise<unknown> = Promise.resolve();
   const args = [
-    "-regtest",
-    `-datadir=${datadir}`,
-    ...(o.cookie ? [] : [`-rpcuser=${RPC_USER}`, `-rpcpassword=${RPC_PASSWORD}`]),
-    "-rpcbind=127.0.0.1",
-    "-rpcallowip=127.0.0.1",
-    `-rpcport=${rpcPort}`,
-    `-port=${p2pPort}`,
-    "-listen=0",
-    "-server=1",
-    "-printtoconsole=0",
-    "-fallbackfee=0.0001",
-    "-txindex=1",
-    "-rest=1",
-    // Litecoin Core refuses BIP125 replacements unless told (Bitcoin Core takes them by default);
-    // the RBF tests need them, as Bitcoin nodes have them.
-    "-mempoolreplacement=1",
-    `-rpcworkqueue=${o.workQueue ?? 64}`,
-    `-rpcthreads=${o.rpcThreads ?? 4}`,
+    ...litecoindRegtestArgs({
+      datadir, rpcPort, p2pPort, workQueue: o.workQueue, rpcThreads: o.rpcThreads,
+      ...(o.cookie ? {} : { rpcUser: RPC_USER, rpcPassword: RPC_PASSWORD }),
+    }),
     ...(o.args ?? []),
   ];
 
@@ -149,4 +135,43 @@ export async function closeLitecoind(node: Litecoind | undefined): Promise<void>
   if (!node) return;
   await node.stop();
   rmSync(node.datadir, { recursive: true, force: true });
+}
+
+/**
+ * The flags a litecoind regtest node needs to serve this agent, for startLitecoind() and for tools
+ * that run their own node in the foreground (the local stack of `npm start`): RPC on
+ * loopback only, no P2P listening, txindex and REST, a wallet fee fallback (regtest has no fee
+ * estimates), BIP125 replacements (Litecoin Core refuses them by default; the agent's fee bumps
+ * need them) and a work queue above the agent's max_in_flight. No -daemon: the caller supervises it.
+ */
+export function litecoindRegtestArgs(o: {
+  datadir: string;
+  rpcPort: number;
+  /** Absent: the node writes a cookie file instead. */
+  rpcUser?: string;
+  rpcPassword?: string;
+  p2pPort?: number;
+  workQueue?: number;
+  rpcThreads?: number;
+  /** Node log to stdout instead of <datadir>/regtest/debug.log. */
+  printToConsole?: boolean;
+}): string[] {
+  return [
+    "-regtest",
+    `-datadir=${o.datadir}`,
+    ...(o.rpcUser === undefined ? [] : [`-rpcuser=${o.rpcUser}`, `-rpcpassword=${o.rpcPassword ?? ""}`]),
+    "-rpcbind=127.0.0.1",
+    "-rpcallowip=127.0.0.1",
+    `-rpcport=${o.rpcPort}`,
+    ...(o.p2pPort === undefined ? [] : [`-port=${o.p2pPort}`]),
+    "-listen=0",
+    "-server=1",
+    ...(o.printToConsole ? ["-printtoconsole=1", "-nodebuglogfile"] : ["-printtoconsole=0"]),
+    "-fallbackfee=0.0001",
+    "-txindex=1",
+    "-rest=1",
+    "-mempoolreplacement=1",
+    `-rpcworkqueue=${o.workQueue ?? 64}`,
+    `-rpcthreads=${o.rpcThreads ?? 4}`,
+  ];
 }
