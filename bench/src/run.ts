@@ -8,12 +8,14 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { b1 } from "./b1/index.js";
 import { b2 } from "./b2/index.js";
+import { b3 } from "./b3/index.js";
 import { b4 } from "./b4/index.js";
 import { b5 } from "./b5/index.js";
+import { b6 } from "./b6/index.js";
+import { b7 } from "./b7/index.js";
 import { b8 } from "./b8/index.js";
 import type { Benchmark, Row } from "./core/result.js";
 import { TABLE_HEADER, tableRow } from "./core/table.js";
-import { b3, b6, b7 } from "./skipped.js";
 
 export const BENCHMARKS: Benchmark[] = [b1, b2, b3, b4, b5, b6, b7, b8];
 

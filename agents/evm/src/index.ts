@@ -6,7 +6,6 @@ export * from "./rpc/types.js";
 export * from "./logs/index.js";
 export * from "./block/index.js";
 export * from "./follow/index.js";
-export * from "./follow/window.js";
 export * from "./agent/index.js";
 export * from "./keys/index.js";
 export * from "./transfer/index.js";

@@ -26,23 +26,41 @@ export const selfCpuUs = (): number => {
   return u.user + u.system;
 };
 
-/** Measures CPU of several processes (by pid) and/or this process across a section. */
+/**
+ * Measures CPU of several processes (by pid) and/or this process across a section. A process that
+ * exits (a benchmark kills one) counts up to its last sample(); add() starts counting a new one.
+ */
 export function cpuMeter(pids: (number | undefined)[], self = false) {
-  const read = () => {
-    let total = 0;
-    for (const p of pids) {
-      const v = procCpuUs(p);
-      if (v === null) return null;
-      total += v;
+  const start = new Map<number, number>();
+  const last = new Map<number, number>();
+  let complete = true;
+  const add = (p: number | undefined) => {
+    const v = procCpuUs(p);
+    if (p === undefined || v === null) {
+      complete = false;
+      return;
     }
-    return total + (self ? selfCpuUs() : 0);
+    start.set(p, v);
+    last.set(p, v);
   };
-  const start = read();
+  const sample = () => {
+    for (const p of start.keys()) {
+      const v = procCpuUs(p);
+      if (v !== null) last.set(p, v);
+    }
+  };
+  for (const p of pids) add(p);
+  const self0 = selfCpuUs();
   return {
+    add,
+    sample,
     /** µs used since the meter started. */
     stop(): number | null {
-      const end = read();
-      return start === null || end === null ? null : end - start;
+      sample();
+      if (!complete) return null;
+      let total = 0;
+      for (const [p, v] of start) total += last.get(p)! - v;
+      return total + (self ? selfCpuUs() - self0 : 0);
     },
   };
 }

@@ -32,12 +32,10 @@ export interface Row {
   /** ours_i / baseline_i of each interleaved pair: min and max. */
   ratio_range: [number, number] | null;
   target: Target | null;
-  /** null: no target for this figure (context), or skipped. */
+  /** null: no target for this figure (context). */
   met: boolean | null;
   /** CPU time of the processes doing the work, per unit (request, block, transition, address). */
   cpu_us_per_unit: { ours: number | null; baseline: number | null; unit: string } | null;
-  /** Set when the benchmark could not run yet: "not yet: needs X". */
-  skipped?: string;
   note?: string;
   extra?: Record<string, unknown>;
 }
@@ -109,23 +107,6 @@ export function compare(o: {
     cpu_us_per_unit: o.cpu ?? null,
     ...(o.note ? { note: o.note } : {}),
     ...(o.extra ? { extra: o.extra } : {}),
-  };
-}
-
-export function skippedRow(bench: string, name: string, needs: string, mode: "full" | "smoke"): Row {
-  return {
-    bench,
-    name,
-    unit: "",
-    mode,
-    ours: null,
-    baseline: null,
-    ratio: null,
-    ratio_range: null,
-    target: null,
-    met: null,
-    cpu_us_per_unit: null,
-    skipped: `not yet: needs ${needs}`,
   };
 }
 

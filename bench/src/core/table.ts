@@ -17,7 +17,6 @@ export const TABLE_HEADER = [
 
 /** One Markdown table row (also what the console shows). */
 export function tableRow(r: Row): string {
-  if (r.skipped) return `| ${r.name} | – | – | – | – | ${r.skipped} | – | – |`;
   const unit = r.unit ? ` ${r.unit}` : "";
   const ratio = r.ratio_range && r.ratio_range[0] !== r.ratio_range[1] ? `${fmt(r.ratio)} (${fmt(r.ratio_range[0])}–${fmt(r.ratio_range[1])})` : fmt(r.ratio);
   const met = r.met === null ? "–" : r.met ? "yes" : "**no**";

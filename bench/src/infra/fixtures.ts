@@ -110,10 +110,22 @@ export async function insertTrades(sql: Sql, o: { network: string; tag: string; 
   return ids;
 }
 
-/** Everything the benchmarks write, emptied between runs (trades included). */
+/**
+ * Everything the benchmarks write, emptied between runs (trades included). A coordinator may
+ * still be running its workers: TRUNCATE takes its table locks one by one, so it can deadlock
+ * with a worker's transaction (40P01, Postgres aborts one side); it is simply run again.
+ */
 export async function truncateAll(sql: Sql): Promise<void> {
-  await sql`TRUNCATE instant_trade_history, outbox, deposits, chain_blocks, chain_cursors, agent_leases, payouts,
-                     idempotency_keys, deposit_addresses, instant_trades, quotes CASCADE`;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql`TRUNCATE instant_trade_history, outbox, deposits, chain_blocks, chain_cursors, agent_leases, payouts,
+                         idempotency_keys, deposit_addresses, instant_trades, quotes CASCADE`;
+      return;
+    } catch (err) {
+      if (attempt >= 5 || (err as { code?: string }).code !== "40P01") throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
 }
 
 /** Puts every trade of `network` back to PENDING and forgets the chain (the trades stay). */

@@ -11,12 +11,24 @@ export interface RunningCoordinator {
   grpcTarget: string;
   stream: string;
   stop(): Promise<void>;
+  /** Kills the process with `signal` and starts it again on the same port, stream and database. */
+  restart(signal: NodeJS.Signals): Promise<RunningCoordinator>;
+}
+
+interface CoordinatorOptions {
+  dbUrl: string;
+  natsUrl: string;
+  logDir: string;
+  env?: Record<string, string>;
+  /** Reused by restart(). */
+  port?: number;
+  suffix?: string;
 }
 
 /** The real coordinator (compiled main.js) on its own database and JetStream stream. */
-export async function startCoordinator(o: { dbUrl: string; natsUrl: string; logDir: string; env?: Record<string, string> }): Promise<RunningCoordinator> {
-  const port = await freePort();
-  const suffix = randomBytes(4).toString("hex");
+export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCoordinator> {
+  const port = o.port ?? (await freePort());
+  const suffix = o.suffix ?? randomBytes(4).toString("hex");
   const stream = `PONTE_BENCH_${suffix}`;
   const proc = await startChild({
     name: "coordinator",
@@ -46,6 +58,10 @@ export async function startCoordinator(o: { dbUrl: string; natsUrl: string; logD
     stream,
     async stop() {
       await proc.kill("SIGTERM");
+    },
+    async restart(signal) {
+      await proc.kill(signal);
+      return startCoordinator({ ...o, port, suffix });
     },
   };
 }

@@ -130,6 +130,27 @@ describe("deposits reported by an agent", () => {
     expect(d!.n).toBe(1);
   });
 
+  it("a reorged deposit back in the mempool is unconfirmed: its old block never makes it final", async () => {
+    const t = await tradeAt("0xd8");
+    await mine();
+    const ancestor = height;
+    await mine([{ to: "0xd8", amount: 100_000_000n, ref: "0xm1:0" }]);
+    await rep.reportReorg(id, { height: ancestor, hash: hash(ancestor) }, ["0xm1:0"]);
+    expect((await status(t)).status).toBe("PENDING");
+    // The transaction returned to the mempool (UTXO): seen again, unconfirmed.
+    await rep.reportMempool(id, [{ txRef: "0xm1:0", txHash: "0xm1", address: "0xd8", contract: USDT, amount: 100_000_000n, fromAddress: "", rbfSignaled: false }], []);
+    expect((await status(t)).status).toBe("DEPOSIT_DETECTED");
+    // The new chain grows far past the old height without it: still not final, never paid.
+    height = ancestor;
+    for (let i = 0; i < 5; i++) {
+      height++;
+      await rep.reportBlocks(id, [block(height, [], "c", i === 0 ? "a" : "c")], height, height - 1n);
+    }
+    const [d] = await db.sql<{ status: string; block_height: bigint | null }[]>`SELECT status, block_height FROM deposits WHERE tx_ref = '0xm1:0'`;
+    expect(d).toEqual({ status: "SEEN", block_height: null });
+    expect(await status(t)).toMatchObject({ status: "DEPOSIT_DETECTED", confirmed_amount: "0" });
+  });
+
   it("ignores other assets, records late deposits, and repeated reports count once", async () => {
     const t = await tradeAt("0xd5");
     await mine([{ to: "0xd5", amount: 100_000_000n, ref: "0xo1:0", contract: "0x00000000000000000000000000000000000000bb" }], 3);

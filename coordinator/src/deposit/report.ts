@@ -4,7 +4,7 @@ import { assertLease, type Identity } from "../agent/lease.js";
 import type { Actor } from "../trade/actor.js";
 import { canTransition, type TradeStatus } from "../trade/states.js";
 import { transition } from "../trade/transition.js";
-import { evaluateTrade, type EvaluateContext } from "./evaluate.js";
+import { evaluateTrades, type EvaluateContext } from "./evaluate.js";
 
 export interface ObservedDeposit {
   txRef: string;
@@ -63,8 +63,12 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
         LEFT JOIN instant_trades t ON t.id = a.trade_id
       ON CONFLICT (network, tx_ref) DO UPDATE
          SET status = 'SEEN',
-             block_height = COALESCE(EXCLUDED.block_height, d.block_height),
-             block_hash = COALESCE(EXCLUDED.block_hash, d.block_hash),
+             -- A deposit back from a reorg or a drop is where this report says it is (a mempool
+             -- report: in no block); its old block must never make it look final.
+             block_height = CASE WHEN d.status IN ('REORGED', 'FAILED') THEN EXCLUDED.block_height
+                                 ELSE COALESCE(EXCLUDED.block_height, d.block_height) END,
+             block_hash = CASE WHEN d.status IN ('REORGED', 'FAILED') THEN EXCLUDED.block_hash
+                               ELSE COALESCE(EXCLUDED.block_hash, d.block_hash) END,
              updated_at = now()
        WHERE d.status IN ('SEEN', 'REORGED', 'FAILED')
       RETURNING tx_ref, trade_id, late, (xmax = 0) AS inserted`;
@@ -90,8 +94,8 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
   }
 
   async function evaluateAll(tx: Tx, network: string, ids: Iterable<string>, head: bigint): Promise<void> {
-    // A stable order keeps two concurrent reporters (there should be one) from deadlocking.
-    for (const id of [...ids].sort()) await evaluateTrade(tx, ctx, id, head, agentActor(network));
+    // Locked together in id order: two concurrent reporters (there should be one) never deadlock.
+    await evaluateTrades(tx, ctx, ids, head, agentActor(network));
   }
 
   return {
@@ -162,7 +166,7 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
         const finalHit = await tx<{ trade_id: string | null; tx_ref: string }[]>`
           SELECT trade_id, tx_ref FROM deposits WHERE network = ${id.network} AND status = 'CONFIRMED' AND block_height > ${above}`;
         const rows = await tx<{ trade_id: string | null }[]>`
-          UPDATE deposits SET status = 'REORGED', updated_at = now()
+          UPDATE deposits SET status = 'REORGED', block_height = NULL, block_hash = NULL, updated_at = now()
            WHERE network = ${id.network} AND status IN ('SEEN', 'CONFIRMED')
              AND (block_height > ${above} OR (tx_ref = ANY(${orphaned}) AND block_height IS NOT NULL))
           RETURNING trade_id`;

@@ -118,7 +118,7 @@ describe("daily reconciliation (run by the live system)", () => {
     const paid = await rig.s.sql<{ trade_id: string; idempotency_key: string; provider_id: string; amount_centavos: bigint }[]>`
       SELECT trade_id, idempotency_key, provider_id, amount_centavos FROM payouts WHERE status = 'SETTLED' ORDER BY created_at LIMIT 3`;
     expect(paid).toHaveLength(3);
-    const [amountOff, clean, notAtProvider] = paid as [typeof paid[0], typeof paid[0], typeof paid[0]];
+    const [amountOff, clean, notAtProvider] = [paid[0]!, paid[1]!, paid[2]!];
 
     // Someone pays from the same Stark Bank account without Ponte.
     const seller = await newSeller(rig, { prefix: "x" });

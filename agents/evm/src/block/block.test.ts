@@ -1,7 +1,7 @@
 import { Wallet, parseEther, type Contract } from "ethers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deployRejecter, deployToken, mined, startAnvil, type Anvil } from "../_test/anvil.js";
-import { startRpcProxy } from "../_test/proxy.js";
+import { startRpcProxy } from "@ponte/common/testing";
 import { silentLogger, testRpc } from "../_test/rpc.js";
 import { staticWatch } from "../_test/watch.js";
 import { createLogFetcher } from "../logs/index.js";
@@ -97,6 +97,31 @@ describe("block processor", () => {
       expect(methods).toContain("eth_getTransactionReceipt");
       // Receipts only for blocks with a native candidate: the reverted payment and the native one.
       expect(methods.filter((m) => m === "eth_getTransactionReceipt")).toHaveLength(2);
+    } finally {
+      await proxy.stop();
+    }
+  });
+  it("at the head reads the block, its logs and its receipts in one request, by the announced hash", async () => {
+    let requests = 0;
+    const proxy = await startRpcProxy(anvil.http, { failHttp: () => void requests++ });
+    try {
+      const { rpc } = testRpc(proxy.url);
+      const logger = silentLogger();
+      const logs = createLogFetcher({ logger }, { rpc, contracts: [usdtAddr], maxRange: 1_000, network: "anvil" });
+      const p = createBlockProcessor({ logger }, { rpc, logs, tokens: [{ symbol: "USDT", contract: usdtAddr, decimals: 6 }], watch: watch(), network: "anvil" });
+      const found: string[] = [];
+      for (let h = from; h <= to; h++) {
+        const b = (await anvil.provider.getBlock(Number(h)))!;
+        const tip = { height: h, hash: b.hash!.toLowerCase(), parentHash: b.parentHash.toLowerCase(), time: BigInt(b.timestamp) };
+        const before = requests;
+        const [block] = await p.process(h, h, { byHash: true, tip });
+        expect(requests - before).toBe(1);
+        expect(block!.hash).toBe(tip.hash);
+        found.push(...block!.deposits.map((d) => d.txHash));
+      }
+      // The same deposits as by number: the reverted payment's receipt is still checked.
+      expect(found).toEqual([sent.native, sent.token, sent.token2]);
+      expect(proxy.seen.filter((r) => r.method === "eth_getBlockByNumber")).toHaveLength(0);
     } finally {
       await proxy.stop();
     }

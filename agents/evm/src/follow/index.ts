@@ -1,4 +1,4 @@
-import { isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext } from "@ponte/agent-runtime";
+import { BlockWindow, isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext } from "@ponte/agent-runtime";
 import { delay, type Logger } from "@ponte/common";
 import { ChainMovedError, createBlockProcessor } from "../block/index.js";
 import type { EvmConfig } from "../config/index.js";
@@ -6,7 +6,6 @@ import type { LogFetcher } from "../logs/index.js";
 import type { HeadWatcher } from "../rpc/heads.js";
 import type { EvmRpc } from "../rpc/index.js";
 import { toHeader, type Header, type RpcBlock } from "../rpc/types.js";
-import { BlockWindow } from "./window.js";
 
 export interface EvmFollowerDeps {
   config: EvmConfig;
@@ -44,6 +43,16 @@ export function createEvmFollower(common: { logger: Logger }, deps: EvmFollowerD
     let startHeight: bigint | undefined;
 
     const readHead = async (): Promise<{ head: Header; finalized: bigint }> => {
+      // The head the subscription just announced is the node's header: no need to read it back
+      // (one round trip fewer per block). Without a fresh one (timeout, socket down) or with a
+      // "finalized" rule (that tag needs a read anyway), ask the node.
+      if (config.finality.kind === "confirmations") {
+        const announced = heads.take();
+        if (announced) {
+          ctx.metrics.setHead(announced.height);
+          return { head: announced, finalized: max(0n, announced.height - BigInt(config.finality.confirmations) + 1n) };
+        }
+      }
       const wantTag = config.finality.kind === "finalized";
       const reqs = [{ method: "eth_getBlockByNumber", params: ["latest", false] }];
       if (wantTag) reqs.push({ method: "eth_getBlockByNumber", params: ["finalized", false] });
@@ -167,7 +176,7 @@ export function createEvmFollower(common: { logger: Logger }, deps: EvmFollowerD
             }
             const to = min(head.height, next + BigInt(config.batchSize) - 1n);
             const generation = ctx.watch.generation;
-            const blocks = await processor.process(next, to, { byHash: head.height - next < AT_HEAD });
+            const blocks = await processor.process(next, to, { byHash: head.height - next < AT_HEAD, tip: head });
             // The watch set was re-snapshotted while we scanned: it may have missed an address.
             if (ctx.watch.generation !== generation || !ctx.watch.synced) continue;
             if (cursor && blocks[0]!.parentHash !== cursor.hash) {

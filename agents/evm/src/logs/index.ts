@@ -1,5 +1,5 @@
 import type { Logger } from "@ponte/common";
-import { RpcError, toHex, type EvmRpc } from "../rpc/index.js";
+import { RpcError, toHex, type EvmRpc, type RpcRequest } from "../rpc/index.js";
 import { TRANSFER_TOPIC, type RpcLog } from "../rpc/types.js";
 
 export interface LogFetcher {
@@ -7,6 +7,8 @@ export interface LogFetcher {
   byRange(from: bigint, to: bigint): Promise<RpcLog[]>;
   /** Transfer logs of each block by hash (pins the logs to exactly that block at the head). */
   byBlockHash(hashes: string[]): Promise<RpcLog[][]>;
+  /** The eth_getLogs request of one block by hash (to send in a batch with other calls); undefined without token contracts. */
+  blockHashRequest(hash: string): RpcRequest | undefined;
   /** The range the next call will try first. */
   readonly range: number;
 }
@@ -61,6 +63,9 @@ export function createLogFetcher(
     async byBlockHash(hashes) {
       if (o.contracts.length === 0) return hashes.map(() => []);
       return o.rpc.batchOrThrow<RpcLog[]>(hashes.map((blockHash) => ({ method: "eth_getLogs", params: [{ ...filter, blockHash }] })));
+    },
+    blockHashRequest(blockHash) {
+      return o.contracts.length === 0 ? undefined : { method: "eth_getLogs", params: [{ ...filter, blockHash }] };
     },
   };
 }

@@ -12,6 +12,11 @@ import { toHeader, type Header } from "./types.js";
 export interface HeadWatcher {
   readonly connected: boolean;
   readonly latest: Header | undefined;
+  /**
+   * The newest head the subscription delivered, once: undefined when none arrived since the last
+   * take() (or the socket is down), so the caller then reads the head over HTTP.
+   */
+  take(): Header | undefined;
   /** Resolves at the next head, after timeoutMs, or when signal aborts. */
   next(timeoutMs: number, signal: AbortSignal): Promise<void>;
   /** Closes the current socket (tests: a dropped connection). */
@@ -28,6 +33,8 @@ export function createHeadWatcher(
   let socket: WebSocket | undefined;
   let connected = false;
   let latest: Header | undefined;
+  /** latest arrived since the last take(). */
+  let fresh = false;
   let waiters: (() => void)[] = [];
   const wakeAll = () => {
     const w = waiters;
@@ -74,6 +81,7 @@ export function createHeadWatcher(
         if (msg.method === "eth_subscription" && msg.params?.result) {
           try {
             latest = toHeader(msg.params.result as Parameters<typeof toHeader>[0]);
+            fresh = true;
             o.metrics.setHead(latest.height);
           } catch {
             return;
@@ -85,6 +93,7 @@ export function createHeadWatcher(
       ws.on("close", () => {
         clearInterval(ping);
         connected = false;
+        fresh = false;
         socket = undefined;
         resolve();
       });
@@ -113,6 +122,11 @@ export function createHeadWatcher(
       return connected;
     },
     get latest() {
+      return latest;
+    },
+    take() {
+      if (!fresh || !connected) return undefined;
+      fresh = false;
       return latest;
     },
     next(timeoutMs, signal) {

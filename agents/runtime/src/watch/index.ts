@@ -2,6 +2,7 @@ import { delay, PonteError, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
 import type { AgentIdentity, WatchEntry } from "../types.js";
+import { WatchStore } from "./store.js";
 
 export interface WatchChange {
   upserted: WatchEntry[];
@@ -37,7 +38,7 @@ export function createWatchSet(
 ): WatchSet {
   const logger = common.logger.child({ network: o.network });
   const normalize = o.normalize ?? ((a: string) => a);
-  let map = new Map<string, WatchEntry>();
+  let map = new WatchStore();
   let synced = false;
   let generation = 0;
   const listeners = new Set<(c: WatchChange) => void>();
@@ -97,7 +98,7 @@ export function createWatchSet(
         const onAbort = () => stream.cancel();
         signal.addEventListener("abort", onAbort, { once: true });
         // The snapshot is built aside and swapped in whole, so lookups never see half a set.
-        let staging: Map<string, WatchEntry> | undefined = new Map();
+        let staging: WatchStore | undefined = new WatchStore();
         try {
           for await (const m of stream.messages) {
             if (staging) {
@@ -109,7 +110,15 @@ export function createWatchSet(
                 failures = 0;
                 setSynced(true);
                 logger.info({ watched: map.size }, "Watch set synced");
-                emit({ upserted: [...map.values()], removed: [], resync: true });
+                // The entries are built only if a listener reads them (a million objects otherwise).
+                const snapshot = map;
+                emit({
+                  get upserted() {
+                    return snapshot.entries();
+                  },
+                  removed: [],
+                  resync: true,
+                });
               }
             } else {
               for (const e of m.upsert) map.set(normalize(e.address), e);
