@@ -64,6 +64,11 @@ async function agent(): Promise<TransferAgent> {
   agents.push(a);
   return a;
 }
+/**
+ * The agent knows the trade's address (its watch set got the coordinator's update): only a payment
+ * made after that is sure to be seen at the head — a trade is created before it is paid.
+ */
+const watching = (a: TransferAgent, address: string) => eventually(() => expect(a.handle.watch.get(address.toLowerCase())).toBeDefined());
 /** The index of a pool address, as the trade got it. */
 const indexOf = (address: string) => Array.from({ length: 40 }, (_, i) => deriver.derive(i).address).indexOf(address);
 
@@ -78,6 +83,7 @@ describe("transfers with the real coordinator", () => {
     await eventually(async () => expect(await metricValue(a.common.metrics, "ponte_agent_wallet_balance", { network: "anvil", asset: "native" })).toBeGreaterThan(19));
 
     const trade = await createTrade(tc.sql, { symbol: "ETH", amount: parseEther("0.02") });
+    await watching(a, trade.address);
     const hotBefore = await eth(HOT);
     await mined(anvil.wallet(1).sendTransaction({ to: trade.address, value: parseEther("0.02") }));
     miner = startMiner(anvil);
@@ -100,8 +106,9 @@ describe("transfers with the real coordinator", () => {
   }, 60_000);
 
   it("tops up the gas of a token deposit first and sweeps only once the top-up is final", async () => {
-    await agent();
+    const a = await agent();
     const trade = await createTrade(tc.sql, { symbol: "USDT", amount: 2_000_000_000n, contract: usdt.contract });
+    await watching(a, trade.address);
     await mined(token.getFunction("mint")(trade.address, 2_000_000_000n));
     // Blocks only until the deposit is final: from then on none, so the top-up the coordinator
     // orders next is mined (automine) but never final until the test says so.
@@ -145,9 +152,10 @@ describe("transfers with the real coordinator", () => {
   }, 90_000);
 
   it("skips a sweep whose fee is above its max_fee; the deposit stays where it is", async () => {
-    await agent();
+    const a = await agent();
     // 0.0001 ETH: 5 % of it is far below a transfer's fee.
     const trade = await createTrade(tc.sql, { symbol: "ETH", amount: parseEther("0.0001") });
+    await watching(a, trade.address);
     await mined(anvil.wallet(1).sendTransaction({ to: trade.address, value: parseEther("0.0001") }));
     miner = startMiner(anvil);
     const sweep = await eventually(
