@@ -34,6 +34,8 @@ describe("UTXO follower faults on litecoind regtest", () => {
     for (let i = 0; i < 4; i++) trades.push(await createTrade(tc.sql, { amount: 1_000_000n }));
     await eventually(() => trades.every((t) => agent.handle.watch.get(t.address)), { timeout: 10_000 });
 
+    const refusals = () =>
+      agent.logs.filter((l) => l.reason === "work_queue_full" || (l.err as { details?: { reason?: string } } | undefined)?.details?.reason === "work_queue_full").length;
     let loading = true;
     const load = Promise.all(
       Array.from({ length: 1 }, async () => {
@@ -51,12 +53,15 @@ describe("UTXO follower faults on litecoind regtest", () => {
         await node.mine(2);
       }
       await node.mine(6);
-      const tip = BigInt(await node.height());
-      await eventually(async () => expect((await cursorHeight(tc.sql)) ?? 0n).toBeGreaterThanOrEqual(tip), { timeout: 90_000, interval: 200 });
+      // The agent meets the full queue while catching up (refused, logged, backing off)...
+      await eventually(() => expect(refusals()).toBeGreaterThan(0), { timeout: 60_000, interval: 200 });
     } finally {
       loading = false;
       await load;
     }
+    // ...and once the node has room again it has skipped nothing: every block, every deposit once.
+    const tip = BigInt(await node.height());
+    await eventually(async () => expect((await cursorHeight(tc.sql)) ?? 0n).toBeGreaterThanOrEqual(tip), { timeout: 60_000, interval: 200 });
     const stored = [...(await deposits(tc.sql)).values()];
     for (const [i, t] of trades.entries()) {
       const mine = stored.filter((d) => d.trade_id === t.tradeId);
@@ -65,9 +70,7 @@ describe("UTXO follower faults on litecoind regtest", () => {
       expect(timesReported(agent, mine[0]!.tx_ref)).toBe(1);
       await eventually(async () => expect(await tradeStatus(tc.sql, t.tradeId)).toBe("PAYMENT_CONFIRMED"));
     }
-    // It was refused, and said so, and backed off.
-    const busy = agent.logs.filter((l) => (l.reason === "work_queue_full" || (l.err as { details?: { reason?: string } } | undefined)?.details?.reason === "work_queue_full"));
-    expect(busy.length).toBeGreaterThan(0);
+    // It was refused, said so, and counted it.
     const metrics = await agent.common.metrics.metrics();
     expect(metrics).toMatch(/ponte_agent_rpc_errors_total\{[^}]*\} [1-9]/);
   }, 150_000);
