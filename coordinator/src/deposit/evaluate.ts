@@ -4,7 +4,7 @@ import { confirmationsFor } from "../quote/registry.js";
 import type { AssetRegistry } from "../quote/types.js";
 import type { Actor } from "../trade/actor.js";
 import { tradeFromRow, type Trade, type TradeRow } from "../trade/model.js";
-import { transition, type TransitionContext } from "../trade/transition.js";
+import { transitionMany, type TransitionArgs, type TransitionContext } from "../trade/transition.js";
 
 export interface EvaluateContext {
   registry: AssetRegistry;
@@ -43,8 +43,9 @@ export async function evaluateTrade(
 
 /**
  * evaluateTrade for several trades at once: they are locked together in id order (two
- * reporters never deadlock) and their deposits read in one query — two statements for the
- * whole report instead of two per trade and step (bench/README.md, B4) — then each is moved.
+ * reporters never deadlock) and their deposits read in one query, then every trade's next step
+ * is decided in memory and all steps of a round are written by one `transitionMany` — a handful
+ * of statements per report instead of several per trade and step (bench/README.md, B4).
  */
 export async function evaluateTrades(
   tx: Tx,
@@ -66,32 +67,50 @@ export async function evaluateTrades(
     if (list) list.push(d);
     else byTrade.set(d.trade_id, [d]);
   }
-  for (const row of rows) {
-    let trade = tradeFromRow(row);
+  let moving = rows.map((row) => {
+    const trade = tradeFromRow(row);
     // Only deposits of the trade's own asset count. They do not change while it steps.
     const deposits = (byTrade.get(trade.id) ?? []).filter((d) => d.contract === trade.contract);
-    // A deposit found during a catch-up can be seen and final in one report: keep stepping
-    // (PENDING → DEPOSIT_DETECTED → PAYMENT_CONFIRMED) until the trade stops moving.
-    for (let step = 0; step < 3; step++) {
-      const r = await evaluateOnce(tx, ctx, trade, row.past_deadline, deposits, headHeight, actor);
-      trade = r.trade;
-      if (!r.moved) break;
+    return { trade, pastDeadline: row.past_deadline, deposits };
+  });
+  const progress: { id: string; received: bigint; confirmed: bigint }[] = [];
+  // A deposit found during a catch-up can be seen and final in one report: keep stepping
+  // (PENDING → DEPOSIT_DETECTED → PAYMENT_CONFIRMED) until no trade moves.
+  for (let step = 0; step < 3 && moving.length > 0; step++) {
+    const steps: TransitionArgs[] = [];
+    const next: typeof moving = [];
+    for (const m of moving) {
+      const d = decide(ctx, m.trade, m.pastDeadline, m.deposits, headHeight);
+      if (d.kind === "move") {
+        steps.push({ tradeId: m.trade.id, from: m.trade.status, actor, ...d.step });
+        next.push(m);
+      } else {
+        out.set(m.trade.id, m.trade);
+        if (d.kind === "progress") progress.push({ id: m.trade.id, received: d.received, confirmed: d.confirmed });
+      }
     }
-    out.set(trade.id, trade);
+    const moved = await transitionMany(tx, ctx.transitions, steps);
+    moved.forEach((t, i) => (next[i]!.trade = t));
+    moving = next;
+  }
+  for (const m of moving) out.set(m.trade.id, m.trade);
+  if (progress.length > 0) {
+    // Progress within a state (a second partial deposit, a confirmation) is not a transition.
+    await tx`UPDATE instant_trades t SET received_amount = p.received, confirmed_amount = p.confirmed, updated_at = now()
+               FROM unnest(${progress.map((p) => p.id)}::text[], ${progress.map((p) => p.received.toString())}::numeric[],
+                           ${progress.map((p) => p.confirmed.toString())}::numeric[]) AS p(id, received, confirmed)
+              WHERE t.id = p.id`;
   }
   return out;
 }
 
-async function evaluateOnce(
-  tx: Tx,
-  ctx: EvaluateContext,
-  trade: Trade,
-  pastDeadline: boolean,
-  deposits: DepositRow[],
-  headHeight: bigint,
-  actor: Actor,
-): Promise<{ trade: Trade; moved: boolean }> {
-  const tradeId = trade.id;
+type Decision =
+  | { kind: "move"; step: Pick<TransitionArgs, "to" | "reason" | "data" | "set"> }
+  | { kind: "progress"; received: bigint; confirmed: bigint }
+  | { kind: "none" };
+
+/** Where a trade's deposits put it next, from what is in memory (no I/O). */
+function decide(ctx: EvaluateContext, trade: Trade, pastDeadline: boolean, deposits: DepositRow[], headHeight: bigint): Decision {
   const asset = ctx.registry.find(trade.symbol, trade.network);
   const required = BigInt(asset ? confirmationsFor(asset, trade.fiatCentavos) : 1);
   const live = deposits.filter((d) => (d.status === "SEEN" || d.status === "CONFIRMED") && !d.late);
@@ -99,17 +118,14 @@ async function evaluateOnce(
     d.status === "CONFIRMED" && d.block_height !== null && headHeight - d.block_height + 1n >= required;
   const received = live.reduce((s, d) => s + BigInt(d.amount), 0n);
   const confirmed = live.filter(isFinal).reduce((s, d) => s + BigInt(d.amount), 0n);
-  const move = async (to: Trade["status"], reason: string, data: Record<string, string> = {}, paid?: bigint) => ({
-    moved: true,
-    trade: await transition(tx, ctx.transitions, {
-      tradeId,
-      from: trade.status,
+  const move = (to: Trade["status"], reason: string, data: Record<string, string> = {}, paid?: bigint): Decision => ({
+    kind: "move",
+    step: {
       to,
-      actor,
       reason,
       data: { received_amount: received.toString(), confirmed_amount: confirmed.toString(), ...data },
       set: { received_amount: received, confirmed_amount: confirmed, ...(paid === undefined ? {} : { paid_amount: paid }) },
-    }),
+    },
   });
 
   switch (trade.status) {
@@ -137,10 +153,6 @@ async function evaluateOnce(
     default:
       break;
   }
-  if (trade.receivedAmount !== received || trade.confirmedAmount !== confirmed) {
-    // Progress within a state (a second partial deposit, a confirmation) is not a transition.
-    await tx`UPDATE instant_trades SET received_amount = ${received.toString()}, confirmed_amount = ${confirmed.toString()}, updated_at = now()
-              WHERE id = ${tradeId}`;
-  }
-  return { trade, moved: false };
+  if (trade.receivedAmount !== received || trade.confirmedAmount !== confirmed) return { kind: "progress", received, confirmed };
+  return { kind: "none" };
 }

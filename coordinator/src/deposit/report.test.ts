@@ -175,4 +175,40 @@ describe("deposits reported by an agent", () => {
     const stale = { ...id, leaseEpoch: id.leaseEpoch + 7n };
     await expect(rep.reportBlocks(stale, [block(height + 1n, [])], height + 1n, 0n)).rejects.toMatchObject({ code: "LEASE_LOST" });
   });
+
+  it("a batch of blocks carrying many trades' deposits (and a repeated one) moves each trade once per step", async () => {
+    const trades = await Promise.all(Array.from({ length: 30 }, (_, i) => tradeAt(`0xb${i}`)));
+    const blocks: ReportedBlock[] = [];
+    for (let i = 0; i < 3; i++) {
+      height++;
+      const deps = trades.slice(i * 10, i * 10 + 10).map((_, j) => ({ to: `0xb${i * 10 + j}`, amount: 100_000_000n, ref: `0xbb${i * 10 + j}:0` }));
+      // The agent repeats a deposit within its report: it is stored and counted once.
+      if (i === 2) deps.push(deps[0]!);
+      blocks.push(block(height, deps));
+    }
+    const before = blocks.slice(0, 2);
+    await rep.reportBlocks(id, before, height - 1n, height - 3n);
+    // The next report starts with a block already stored (a retry after a lost acknowledgement).
+    height++;
+    await rep.reportBlocks(id, [blocks[1]!, blocks[2]!, block(height, [])], height, height - 1n);
+    for (const t of trades) {
+      expect(await status(t)).toMatchObject({ status: "PAYMENT_CONFIRMED", received_amount: "100000000", confirmed_amount: "100000000" });
+      expect(await history(t)).toEqual(["DEPOSIT_DETECTED", "PAYMENT_CONFIRMED"]);
+    }
+    const [n] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM deposits WHERE tx_ref LIKE '0xbb%'`;
+    expect(n!.n).toBe(30);
+  });
+
+  it("a trade with a deposit waiting for confirmations keeps its amounts current without changing state", async () => {
+    const t = await tradeAt("0xe1");
+    const other = await tradeAt("0xe2");
+    await mine([{ to: "0xe1", amount: 30_000_000n, ref: "0xe1a:0" }], 3);
+    expect(await status(t)).toMatchObject({ status: "DEPOSIT_DETECTED", received_amount: "30000000", confirmed_amount: "30000000" });
+    await mine([{ to: "0xe1", amount: 20_000_000n, ref: "0xe1b:0" }]);
+    expect(await status(t)).toMatchObject({ status: "DEPOSIT_DETECTED", received_amount: "50000000", confirmed_amount: "30000000" });
+    await mine();
+    expect(await status(t)).toMatchObject({ status: "DEPOSIT_DETECTED", received_amount: "50000000", confirmed_amount: "50000000" });
+    expect(await history(t)).toEqual(["DEPOSIT_DETECTED"]);
+    expect((await status(other)).status).toBe("PENDING");
+  });
 });

@@ -45,20 +45,26 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
   const { sql, ctx } = common;
   const agentActor = (network: string): Actor => ({ kind: "agent", id: network });
 
-  /** Stores deposits idempotently on (network, tx_ref); returns the trades they touch. */
-  async function storeDeposits(tx: Tx, network: string, deposits: ObservedDeposit[], block?: { height: bigint; hash: string }): Promise<Set<string>> {
+  /**
+   * Stores deposits idempotently on (network, tx_ref), each with its block (none: seen in the
+   * mempool), in one statement; returns the trades they touch.
+   */
+  async function storeDeposits(tx: Tx, network: string, observed: (ObservedDeposit & { block?: { height: bigint; hash: string } })[]): Promise<Set<string>> {
     const touched = new Set<string>();
+    // One statement may upsert a row once: a deposit repeated in a report counts at its first sighting.
+    const deposits = [...new Map(observed.map((d) => [d.txRef, d] as const).reverse()).values()].reverse();
     if (deposits.length === 0) return touched;
     const rows = await tx<{ tx_ref: string; trade_id: string | null; late: boolean; inserted: boolean }[]>`
       INSERT INTO deposits AS d (network, tx_ref, tx_hash, address, contract, amount, trade_id, status, block_height, block_hash,
                                  rbf_signaled, late, from_address)
       SELECT ${network}, o.tx_ref, o.tx_hash, o.address, o.contract, o.amount::numeric, a.trade_id, 'SEEN',
-             ${block ? block.height.toString() : null}::bigint, ${block?.hash ?? null}, o.rbf::boolean, COALESCE(t.status <> ALL(${OPEN}), false), o.from_address
+             NULLIF(o.block_height, '')::bigint, NULLIF(o.block_hash, ''), o.rbf::boolean, COALESCE(t.status <> ALL(${OPEN}), false), o.from_address
         FROM unnest(${deposits.map((d) => d.txRef)}::text[], ${deposits.map((d) => d.txHash)}::text[],
                     ${deposits.map((d) => d.address)}::text[], ${deposits.map((d) => d.contract)}::text[],
                     ${deposits.map((d) => d.amount.toString())}::text[], ${deposits.map((d) => String(d.rbfSignaled))}::text[],
-                    ${deposits.map((d) => d.fromAddress)}::text[])
-             AS o(tx_ref, tx_hash, address, contract, amount, rbf, from_address)
+                    ${deposits.map((d) => d.fromAddress)}::text[], ${deposits.map((d) => d.block?.height.toString() ?? "")}::text[],
+                    ${deposits.map((d) => d.block?.hash ?? "")}::text[])
+             AS o(tx_ref, tx_hash, address, contract, amount, rbf, from_address, block_height, block_hash)
         LEFT JOIN deposit_addresses a ON a.network = ${network} AND a.address = o.address
         LEFT JOIN instant_trades t ON t.id = a.trade_id
       ON CONFLICT (network, tx_ref) DO UPDATE
@@ -83,14 +89,19 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
     return touched;
   }
 
-  /** Marks SEEN deposits final by the agent's rule; returns every trade with unfinal deposits. */
-  async function pendingTrades(tx: Tx, network: string, finalized: bigint): Promise<Set<string>> {
-    await tx`UPDATE deposits SET status = 'CONFIRMED', updated_at = now()
-              WHERE network = ${network} AND status = 'SEEN' AND block_height <= ${finalized.toString()}`;
-    const rows = await tx<{ trade_id: string }[]>`
-      SELECT DISTINCT d.trade_id FROM deposits d JOIN instant_trades t ON t.id = d.trade_id
-       WHERE d.network = ${network} AND d.trade_id IS NOT NULL AND t.status = ANY(${OPEN})`;
-    return new Set(rows.map((r) => r.trade_id));
+  /**
+   * Marks SEEN deposits final by the agent's rule; returns the trades a new block can move
+   * without a new deposit: those with a deposit detected, waiting for confirmations (or for
+   * their deadline, short). A PENDING trade moves only on a deposit, which touches it anyway.
+   */
+  async function pendingTrades(tx: Tx, network: string, finalized: bigint): Promise<string[]> {
+    const rows = await tx<{ id: string }[]>`
+      WITH confirmed AS (
+        UPDATE deposits SET status = 'CONFIRMED', updated_at = now()
+         WHERE network = ${network} AND status = 'SEEN' AND block_height <= ${finalized.toString()}
+      )
+      SELECT id FROM instant_trades WHERE status = 'DEPOSIT_DETECTED' AND network = ${network}`;
+    return rows.map((r) => r.id);
   }
 
   async function evaluateAll(tx: Tx, network: string, ids: Iterable<string>, head: bigint): Promise<void> {
@@ -105,27 +116,46 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
         const [cur] = await tx<{ height: bigint; hash: string; finalized_height: bigint; head_height: bigint }[]>`
           SELECT height, hash, finalized_height, head_height FROM chain_cursors WHERE network = ${id.network} FOR UPDATE`;
         let cursor = cur ? { height: cur.height, hash: cur.hash } : undefined;
-        const touched = new Set<string>();
+        // Blocks at or below the cursor may be a repeated report: their stored hashes, read at once.
+        const below = cursor ? blocks.filter((b) => b.height <= cursor!.height).map((b) => b.height.toString()) : [];
+        const stored = new Map<bigint, string>();
+        if (below.length > 0) {
+          for (const r of await tx<{ height: bigint; hash: string }[]>`
+            SELECT height, hash FROM chain_blocks WHERE network = ${id.network} AND height = ANY(${below}::bigint[])`) {
+            stored.set(BigInt(r.height), r.hash);
+          }
+        }
+        const accepted: ReportedBlock[] = [];
         for (const b of blocks) {
           if (cursor && b.height <= cursor.height) {
-            const [known] = await tx<{ hash: string }[]>`SELECT hash FROM chain_blocks WHERE network = ${id.network} AND height = ${b.height.toString()}`;
-            if (known?.hash === b.hash) continue; // a repeated report of a stored block
+            const known = accepted.find((a) => a.height === b.height)?.hash ?? stored.get(b.height);
+            if (known === b.hash) continue; // a repeated report of a stored block
             throw cursorMismatch(id.network, cursor, b);
           }
           if (cursor && (b.parentHash !== cursor.hash || b.parentHeight !== cursor.height)) throw cursorMismatch(id.network, cursor, b);
-          await tx`INSERT INTO chain_blocks (network, height, hash, parent_hash)
-                   VALUES (${id.network}, ${b.height.toString()}, ${b.hash}, ${b.parentHash})`;
-          for (const t of await storeDeposits(tx, id.network, b.deposits, b)) touched.add(t);
+          accepted.push(b);
           cursor = { height: b.height, hash: b.hash };
         }
+        if (accepted.length > 0) {
+          await tx`INSERT INTO chain_blocks (network, height, hash, parent_hash)
+                   SELECT ${id.network}, b.height, b.hash, b.parent_hash
+                     FROM unnest(${accepted.map((b) => b.height.toString())}::bigint[], ${accepted.map((b) => b.hash)}::text[],
+                                 ${accepted.map((b) => b.parentHash)}::text[]) AS b(height, hash, parent_hash)`;
+        }
+        const touched = await storeDeposits(
+          tx,
+          id.network,
+          accepted.flatMap((b) => b.deposits.map((d) => ({ ...d, block: { height: b.height, hash: b.hash } }))),
+        );
         if (!cursor) throw new PonteError("VALIDATION_ERROR", "The first report must carry at least one block", { network: id.network });
         const fin = maxBig(finalized < cursor.height ? finalized : cursor.height, cur?.finalized_height ?? 0n);
         const headHeight = maxBig(head, cursor.height);
-        await tx`INSERT INTO chain_cursors (network, height, hash, finalized_height, head_height)
-                 VALUES (${id.network}, ${cursor.height.toString()}, ${cursor.hash}, ${fin.toString()}, ${headHeight.toString()})
-                 ON CONFLICT (network) DO UPDATE SET height = EXCLUDED.height, hash = EXCLUDED.hash,
-                   finalized_height = EXCLUDED.finalized_height, head_height = EXCLUDED.head_height, updated_at = now()`;
-        await tx`DELETE FROM chain_blocks WHERE network = ${id.network} AND height < ${(cursor.height - KEEP_BLOCKS).toString()}`;
+        await tx`
+          WITH pruned AS (DELETE FROM chain_blocks WHERE network = ${id.network} AND height < ${(cursor.height - KEEP_BLOCKS).toString()})
+          INSERT INTO chain_cursors (network, height, hash, finalized_height, head_height)
+          VALUES (${id.network}, ${cursor.height.toString()}, ${cursor.hash}, ${fin.toString()}, ${headHeight.toString()})
+          ON CONFLICT (network) DO UPDATE SET height = EXCLUDED.height, hash = EXCLUDED.hash,
+            finalized_height = EXCLUDED.finalized_height, head_height = EXCLUDED.head_height, updated_at = now()`;
         for (const t of await pendingTrades(tx, id.network, fin)) touched.add(t);
         await evaluateAll(tx, id.network, touched, headHeight);
         return { height: cursor.height, hash: cursor.hash, finalizedHeight: fin };

@@ -44,7 +44,7 @@ async function tickerServer() {
       res.writeHead(r?.status ?? (r ? 200 : 404), { "content-type": "application/json" });
       res.end(r?.body ?? "{}");
     };
-    if (r?.delayMs) setTimeout(send, r.delayMs);
+    if (r?.delayMs) setTimeout(send, r.delayMs).unref();
     else send();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -68,7 +68,8 @@ function threeTickers(base: string, over: Partial<HttpTickerOptions> = {}): Http
     minSources: 2,
     maxAgeMs: 60_000,
     maxDeviationPercent: "2",
-    timeoutMs: 1_000,
+    // Generous: a loaded CI machine must not turn a local answer into a timeout.
+    timeoutMs: 5_000,
     cacheMs: 0,
     ...over,
   };
@@ -156,8 +157,8 @@ describe("createHttpTickerPriceSource", () => {
     const s = await tickerServer();
     s.set("/a/SOL", last("900"));
     s.set("/b/SOL", last("900"));
-    s.set("/c/SOL", last("900"), { delayMs: 2_000 });
-    const src = createHttpTickerPriceSource(threeTickers(s.base, { minSources: 3, timeoutMs: 100 }));
+    s.set("/c/SOL", last("900"), { delayMs: 60_000 });
+    const src = createHttpTickerPriceSource(threeTickers(s.base, { minSources: 3, timeoutMs: 1_500 }));
     const e = await priceError(src.price(asset("SOL")));
     expect(e.details).toMatchObject({ sources: [{ status: "ok" }, { status: "ok" }, { name: "c", status: "error", error: "timeout" }] });
   });

@@ -5,7 +5,7 @@ import { testDb } from "../_test/db.js";
 import { insertTrade } from "../_test/fixtures.js";
 import type { Actor } from "./actor.js";
 import { allowedTransitions, canTransition, TRADE_STATUSES, type ActorKind } from "./states.js";
-import { transition, type TransitionContext } from "./transition.js";
+import { transition, transitionMany, type TransitionContext } from "./transition.js";
 
 const ctx: TransitionContext = { subjectPrefix: "ponte.trade" };
 const actors: ActorKind[] = ["system", "agent", "user", "admin"];
@@ -107,5 +107,49 @@ describe("the transition table", () => {
     for (const l of lost) expect(l.reason).toMatchObject({ code: "STALE_STATE" });
     expect(await db.sql`SELECT 1 FROM instant_trade_history WHERE trade_id = ${id}`).toHaveLength(1);
     expect(await db.sql`SELECT 1 FROM outbox WHERE trade_id = ${id}`).toHaveLength(1);
+  });
+
+  it("many trades in one call: each moved once, history and events in order, stamped with the transaction's time", async () => {
+    const ids = await Promise.all(Array.from({ length: 20 }, () => insertTrade(db.sql, { status: "DEPOSIT_DETECTED" })));
+    const trades = await db.sql.begin((tx) =>
+      transitionMany(
+        tx,
+        ctx,
+        ids.map((id, i) => ({
+          tradeId: id, from: "DEPOSIT_DETECTED" as const, to: "PAYMENT_CONFIRMED" as const, actor: actorOf("agent"), reason: `final ${i}`,
+          data: { n: String(i) }, set: { confirmed_amount: BigInt(i) * 10n, paid_amount: BigInt(i) },
+        })),
+      ),
+    );
+    expect(trades.map((t) => [t.id, t.status, t.version, t.confirmedAmount, t.paidAmount])).toEqual(
+      ids.map((id, i) => [id, "PAYMENT_CONFIRMED", 2n, BigInt(i) * 10n, BigInt(i)]),
+    );
+    const hist = await db.sql<{ trade_id: string; reason: string; created_at: Date }[]>`
+      SELECT trade_id, reason, created_at FROM instant_trade_history WHERE trade_id = ANY(${ids}) ORDER BY id`;
+    expect(hist.map((h) => [h.trade_id, h.reason])).toEqual(ids.map((id, i) => [id, `final ${i}`]));
+    const out = await db.sql<{ trade_id: string; payload: Buffer }[]>`SELECT trade_id, payload FROM outbox WHERE trade_id = ANY(${ids}) ORDER BY seq`;
+    expect(out.map((o) => o.trade_id)).toEqual(ids);
+    for (const [i, o] of out.entries()) {
+      const ev = eventsv1.TradeEvent.decode(o.payload);
+      expect(ev).toMatchObject({ tradeId: ids[i], fromStatus: "DEPOSIT_DETECTED", toStatus: "PAYMENT_CONFIRMED", version: 2n, data: { n: String(i) } });
+      expect(ev.occurredAt).toBe(hist[i]!.created_at.toISOString());
+    }
+  });
+
+  it("many trades in one call are all or nothing: one in another state refuses the whole call", async () => {
+    const ok = await insertTrade(db.sql, { status: "PENDING" });
+    const moved = await insertTrade(db.sql, { status: "CANCELLED" });
+    const err = await db.sql
+      .begin((tx) =>
+        transitionMany(tx, ctx, [
+          { tradeId: ok, from: "PENDING", to: "DEPOSIT_DETECTED", actor: actorOf("agent"), reason: "x" },
+          { tradeId: moved, from: "PENDING", to: "DEPOSIT_DETECTED", actor: actorOf("agent"), reason: "x" },
+        ]),
+      )
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "STALE_STATE", details: { trade_id: moved, status: "CANCELLED", expected: "PENDING" } });
+    const rows = await db.sql<{ status: string }[]>`SELECT status FROM instant_trades WHERE id = ${ok}`;
+    expect(rows[0]!.status).toBe("PENDING");
+    expect(await db.sql`SELECT 1 FROM outbox WHERE trade_id = ANY(${[ok, moved]})`).toHaveLength(0);
   });
 });
