@@ -184,18 +184,33 @@ export function createTradeService(common: {
       const fiatCentavos = req.fiatAmount !== undefined ? parseBrl(req.fiatAmount) : undefined;
       const price = await prices.price(asset);
       const figures = computeQuote({ asset, price, cryptoAmount, fiatCentavos });
-      checkLimits(figures.fiatCentavos, await usedToday(sql, req.userId));
+      checkLimits(figures.fiatCentavos, 0n);
       const id = newId("quote");
-      const [row] = await sql<{ expires_at: Date; created_at: Date }[]>`
-        INSERT INTO quotes (id, user_id, network, symbol, decimals, crypto_amount, fiat_amount_centavos, price,
-                            spread_bps, network_fee_bps, spread_centavos, network_fee_centavos, expires_at)
-        VALUES (${id}, ${req.userId}, ${asset.network}, ${asset.symbol}, ${asset.decimals},
-                ${figures.cryptoAmount.toString()}, ${figures.fiatCentavos.toString()}, ${formatPrice(price)},
-                ${Number(asset.spreadBps)}, ${Number(asset.networkFeeBps)}, ${figures.spreadCentavos.toString()},
-                ${figures.networkFeeCentavos.toString()}, now() + make_interval(secs => ${o.quoteTtlSeconds}))
-        RETURNING expires_at, created_at`;
+      // The daily limit is checked and the quote stored in one round trip: the INSERT happens
+      // only when the user's day has room (bench/README.md, B1). The trade re-checks it.
+      const [row] = await sql<{ used: string; expires_at: Date | null; created_at: Date | null }[]>`
+        WITH used AS (
+          SELECT COALESCE(sum(fiat_amount_centavos), 0) AS total FROM instant_trades
+           WHERE user_id = ${req.userId} AND created_at >= date_trunc('day', now())
+             AND status = ANY(${COUNTS_FOR_LIMIT as TradeStatus[]})
+        ), stored AS (
+          INSERT INTO quotes (id, user_id, network, symbol, decimals, crypto_amount, fiat_amount_centavos, price,
+                              spread_bps, network_fee_bps, spread_centavos, network_fee_centavos, expires_at)
+          SELECT ${id}, ${req.userId}, ${asset.network}, ${asset.symbol}, ${asset.decimals},
+                 ${figures.cryptoAmount.toString()}, ${figures.fiatCentavos.toString()}, ${formatPrice(price)},
+                 ${Number(asset.spreadBps)}, ${Number(asset.networkFeeBps)}, ${figures.spreadCentavos.toString()},
+                 ${figures.networkFeeCentavos.toString()}, now() + make_interval(secs => ${o.quoteTtlSeconds})
+            FROM used WHERE used.total + ${figures.fiatCentavos.toString()}::bigint <= ${o.dailyLimitCentavos.toString()}::bigint
+          RETURNING expires_at, created_at
+        )
+        SELECT used.total::text AS used, stored.expires_at, stored.created_at FROM used LEFT JOIN stored ON true`;
+      if (!row?.expires_at || !row.created_at) {
+        checkLimits(figures.fiatCentavos, BigInt(row?.used ?? "0"));
+        // Unreachable: the INSERT is skipped only when the limit is exceeded.
+        throw new PonteError("INTERNAL", "The quote was not stored", {});
+      }
       common.metrics.quotes.inc({ network: asset.network, asset: asset.symbol });
-      return { id, userId: req.userId, asset, price, ...figures, expiresAt: row!.expires_at, createdAt: row!.created_at };
+      return { id, userId: req.userId, asset, price, ...figures, expiresAt: row.expires_at, createdAt: row.created_at };
     },
 
     async createTrade(req: {

@@ -94,6 +94,9 @@ describe("assets and quotes", () => {
     expect((await create(t, first.body.quote_id, "lim-1")).status).toBe(201);
     const second = await quote(t, { symbol: "USDT", network: "anvil", crypto_amount: "500" });
     expect(second).toMatchObject({ status: 422, body: { error: { code: "DAILY_LIMIT_EXCEEDED", details: { remaining: "2387.75" } } } });
+    // The refused quote was not stored: only the first one exists.
+    const [n] = await s.sql`SELECT count(*)::int AS n FROM quotes WHERE user_id = 'u-limit'`;
+    expect(n!.n).toBe(1);
   });
 });
 
