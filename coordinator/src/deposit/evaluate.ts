@@ -57,10 +57,13 @@ export async function evaluateTrades(
   const out = new Map<string, Trade>();
   const ids = [...new Set(tradeIds)].sort();
   if (ids.length === 0) return out;
-  const rows = await tx<(TradeRow & { past_deadline: boolean })[]>`
-    SELECT *, expires_at <= now() AS past_deadline FROM instant_trades WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
-  const all = await tx<(DepositRow & { trade_id: string; contract: string })[]>`
-    SELECT trade_id, contract, tx_ref, amount, status, block_height, late FROM deposits WHERE trade_id = ANY(${ids})`;
+  // Pipelined: the deposits are read after the lock is granted (statements run in the order sent).
+  const [rows, all] = await Promise.all([
+    tx<(TradeRow & { past_deadline: boolean })[]>`
+      SELECT *, expires_at <= now() AS past_deadline FROM instant_trades WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`.execute(),
+    tx<(DepositRow & { trade_id: string; contract: string })[]>`
+      SELECT trade_id, contract, tx_ref, amount, status, block_height, late FROM deposits WHERE trade_id = ANY(${ids})`.execute(),
+  ]);
   const byTrade = new Map<string, (DepositRow & { contract: string })[]>();
   for (const d of all) {
     const list = byTrade.get(d.trade_id);
