@@ -52,12 +52,20 @@ export interface ReorgNotice {
   depth: number;
 }
 
+/** A watched address. No trade id: the coordinator maps an address to its trade. */
 export interface WatchEntry {
   address: string;
-  tradeId: string;
   /** Expected token contract or mint; null when the trade expects the native asset. */
   contract: string | null;
   watchUntil: Date | null;
+  derivationIndex: number;
+}
+
+/** A WatchEntry as the watch stream carries it: the deadline in epoch ms (NaN: none), no Date. */
+export interface WatchRow {
+  address: string;
+  contract: string | null;
+  watchUntilMs: number;
   derivationIndex: number;
 }
 

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { interleave } from "../core/interleave.js";
-import { runJsonChild } from "../core/proc.js";
+import { profileArgs, runJsonChild } from "../core/proc.js";
 import { absMax, compare, le, type Benchmark, type Row } from "../core/result.js";
 import { generateTrades } from "../infra/fixtures.js";
 import { migrationsFingerprint } from "@ponte/coordinator";
@@ -60,7 +60,7 @@ export const b8: Benchmark = {
       for (const n of sizes) {
         const network = `bench-b8-${n}`;
         const ours = () =>
-          runJsonChild<Loaded>({ name: "b8-ours", script: script("b8/ours.js"), nodeArgs: ["--expose-gc"], args: [coordinator.grpcTarget, network], logDir }).then((r) => r.result);
+          runJsonChild<Loaded>({ name: "b8-ours", script: script("b8/ours.js"), nodeArgs: ["--expose-gc", ...profileArgs()], args: [coordinator.grpcTarget, network], logDir }).then((r) => r.result);
         const base = () =>
           runJsonChild<Loaded>({ name: "b8-baseline", script: script("b8/baseline.js"), nodeArgs: ["--expose-gc"], args: [dbUrl, network], logDir }).then((r) => r.result);
         const r = await interleave<Loaded>({

@@ -10,29 +10,21 @@ export interface Watched {
 }
 
 export interface WatchSink {
-  send(update: { upsert: Watched[]; remove: string[]; snapshotComplete: boolean }): void;
+  /** Resolves when the transport can take more (backpressure): a snapshot is not buffered whole. */
+  send(update: { upsert: Watched[]; remove: string[]; snapshotComplete: boolean }): Promise<void>;
   readonly closed: boolean;
 }
 
 const CHUNK = 5_000;
 // A creation commits a moment after its assigned_at (the transaction's start); re-reading this
-// far back on every change closes that gap, and the sent-set drops the repeats.
+// far back on every change closes that gap, and `recent` drops the repeats.
 const SLACK_SECONDS = 30;
 
-interface Row {
-  address: string;
-  trade_id: string;
-  contract: string;
-  monitoring_until: Date;
-  derivation_index: bigint;
-}
-const toWatched = (r: Row): Watched => ({
-  address: r.address,
-  tradeId: r.trade_id,
-  contract: r.contract,
-  watchUntil: r.monitoring_until,
-  derivationIndex: Number(r.derivation_index),
-});
+// The columns come out named as Watched's fields: the rows are sent as they are, no object per
+// row built after postgres' own.
+const COLUMNS = (sql: Sql) => sql`
+  d.address, d.trade_id AS "tradeId", t.contract, t.monitoring_until AS "watchUntil",
+  d.derivation_index::int4 AS "derivationIndex"`; // BIP32 indexes are below 2^31: no BigInt per row
 
 /**
  * Streams a network's watch set — every deposit address whose trade is still monitored
@@ -48,23 +40,39 @@ export async function streamWatchSet(opts: {
   logger: Logger;
 }): Promise<void> {
   const { sql, network, sink } = opts;
-  const sent = new Map<string, Date>();
+  // What the agent holds, for the removals: two columns (address, deadline in epoch ms) instead of
+  // a Map of a million addresses, whose hashing and growth cost the snapshot as much as the rest of
+  // its work here (bench/README.md, B8).
+  const sentAddress: string[] = [];
+  const sentUntil: number[] = [];
+  // What a live poll may find again — the snapshot's rows assigned within its look-back, and what
+  // the live polls sent — so it is not sent twice; dropped with the removal.
+  const recent = new Set<string>();
+  // Taken before the snapshot's query: a trade created while a long snapshot streams (a million
+  // addresses take seconds) is not in it, so the first poll must look back from here, not from
+  // the snapshot's end.
+  let lastPoll = new Date();
+  const since0 = new Date(lastPoll.getTime() - SLACK_SECONDS * 1000);
   // One query read through a cursor, CHUNK rows per message: it used to be keyset pages of
   // CHUNK (`ORDER BY address LIMIT`), each a fresh plan and sort (~135 ms a page at 1M
   // addresses: 35 s for the snapshot; bench/README.md, B8). Order does not matter to the agent.
   let pending: Watched[] | undefined;
-  const rows = sql<Row[]>`
-    SELECT d.address, d.trade_id, t.contract, t.monitoring_until, d.derivation_index
+  const rows = sql<(Watched & { recent: boolean })[]>`
+    SELECT ${COLUMNS(sql)}, d.assigned_at >= ${since0} AS recent
       FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
      WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND t.monitoring_until > now()`.cursor(CHUNK);
   for await (const chunk of rows) {
     if (opts.signal.aborted || sink.closed) return;
-    for (const r of chunk) sent.set(r.address, r.monitoring_until);
+    for (const r of chunk) {
+      sentAddress.push(r.address);
+      sentUntil.push(r.watchUntil.getTime());
+      if (r.recent) recent.add(r.address);
+    }
     // Held back one chunk, so the last message can say the snapshot is complete.
-    if (pending) sink.send({ upsert: pending, remove: [], snapshotComplete: false });
-    pending = chunk.map(toWatched);
+    if (pending) await sink.send({ upsert: pending, remove: [], snapshotComplete: false });
+    pending = chunk;
   }
-  sink.send({ upsert: pending ?? [], remove: [], snapshotComplete: true });
+  await sink.send({ upsert: pending ?? [], remove: [], snapshotComplete: true });
 
   let dirty = false;
   let wake: (() => void) | undefined;
@@ -75,7 +83,6 @@ export async function streamWatchSet(opts: {
     }
   });
   try {
-    let lastPoll = new Date(Date.now());
     while (!opts.signal.aborted && !sink.closed) {
       await new Promise<void>((resolve) => {
         wake = resolve;
@@ -87,18 +94,32 @@ export async function streamWatchSet(opts: {
       if (opts.signal.aborted || sink.closed) break;
       const since = new Date(lastPoll.getTime() - SLACK_SECONDS * 1000);
       lastPoll = new Date();
-      const fresh = await sql<Row[]>`
-        SELECT d.address, d.trade_id, t.contract, t.monitoring_until, d.derivation_index
+      const fresh = await sql<Watched[]>`
+        SELECT ${COLUMNS(sql)}
           FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
          WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND d.assigned_at >= ${since} AND t.monitoring_until > now()`;
-      const upsert = fresh.filter((r) => !sent.has(r.address)).map(toWatched);
-      for (const w of upsert) sent.set(w.address, w.watchUntil);
+      const upsert = fresh.filter((r) => !recent.has(r.address));
+      for (const w of upsert) {
+        recent.add(w.address);
+        sentAddress.push(w.address);
+        sentUntil.push(w.watchUntil.getTime());
+      }
       const now = Date.now();
-      // Walked in place: spreading the map made an array of every watched address per poll.
+      // Walked in place, the last entry moved into each removed one's place.
       const remove: string[] = [];
-      for (const [a, until] of sent) if (until.getTime() <= now) remove.push(a);
-      for (const a of remove) sent.delete(a);
-      if (upsert.length > 0 || remove.length > 0) sink.send({ upsert, remove, snapshotComplete: false });
+      for (let i = 0; i < sentUntil.length; ) {
+        if (sentUntil[i]! > now) {
+          i++;
+          continue;
+        }
+        remove.push(sentAddress[i]!);
+        recent.delete(sentAddress[i]!);
+        sentAddress[i] = sentAddress[sentAddress.length - 1]!;
+        sentUntil[i] = sentUntil[sentUntil.length - 1]!;
+        sentAddress.pop();
+        sentUntil.pop();
+      }
+      if (upsert.length > 0 || remove.length > 0) await sink.send({ upsert, remove, snapshotComplete: false });
     }
   } finally {
     await listener.unlisten().catch((err: unknown) => opts.logger.warn({ err }, "UNLISTEN failed"));

@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import { PonteError, type Logger } from "@ponte/common";
 import { agentv1 } from "@ponte/proto";
@@ -100,8 +101,8 @@ export function agentServiceHandlers(common: {
             get closed() {
               return closed || call.cancelled;
             },
-            send: (u) =>
-              call.write({
+            send: async (u) => {
+              const more = call.write({
                 upsert: u.upsert.map((w) => ({
                   address: w.address,
                   tradeId: w.tradeId,
@@ -111,7 +112,10 @@ export function agentServiceHandlers(common: {
                 })),
                 remove: u.remove,
                 snapshotComplete: u.snapshotComplete,
-              }),
+              });
+              // A slow agent paces the snapshot's cursor instead of a million addresses queuing here.
+              if (!more && !closed) await once(call, "drain", { signal: ac.signal }).catch(() => undefined);
+            },
           },
         });
       } finally {

@@ -3,7 +3,7 @@ import type { WatchEntry, WatchView } from "@ponte/agent-runtime";
 /** A fixed watch set for processor tests. */
 export function staticWatch(entries: { address: string; tradeId: string; contract?: string }[]): WatchView {
   const map = new Map<string, WatchEntry>(
-    entries.map((e) => [e.address.toLowerCase(), { address: e.address, tradeId: e.tradeId, contract: e.contract ?? null, watchUntil: null, derivationIndex: 0 }]),
+    entries.map((e) => [e.address.toLowerCase(), { address: e.address, contract: e.contract ?? null, watchUntil: null, derivationIndex: 0 }]),
   );
   return {
     get: (a) => map.get(a.toLowerCase()),

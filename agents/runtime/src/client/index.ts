@@ -18,12 +18,12 @@ import type {
   TransferOrder,
   TransferReport,
   TransferStatus,
-  WatchEntry,
+  WatchRow,
 } from "../types.js";
 
 /** One change of the watch set as the stream delivers it. */
 export interface WatchMessage {
-  upsert: WatchEntry[];
+  upsert: WatchRow[];
   remove: string[];
   snapshotComplete: boolean;
 }
@@ -336,16 +336,13 @@ const fromPool = (p: agentv1.AddressPoolStatus): PoolStatus => ({
   target: p.target,
 });
 
-function fromWatched(w: agentv1.WatchedAddress): WatchEntry {
-  const until = w.watchUntil ? new Date(w.watchUntil) : null;
-  return {
-    address: w.address,
-    tradeId: w.tradeId,
-    contract: w.contract === "" ? null : w.contract,
-    watchUntil: until && !Number.isNaN(until.getTime()) ? until : null,
-    derivationIndex: w.derivationIndex,
-  };
-}
+// No Date per address: a snapshot carries a million of them (bench/README.md, B8).
+const fromWatched = (w: agentv1.WatchedAddress): WatchRow => ({
+  address: w.address,
+  contract: w.contract === "" ? null : w.contract,
+  watchUntilMs: w.watchUntil ? Date.parse(w.watchUntil) : Number.NaN,
+  derivationIndex: w.derivationIndex,
+});
 
 /**
  * Deposits go out as SEEN, or CONFIRMED when their block is already at or below the finalized

@@ -2,7 +2,7 @@ import { delay, PonteError, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
 import type { AgentIdentity, WatchEntry } from "../types.js";
-import { WatchStore } from "./store.js";
+import { toEntry, WatchStore } from "./store.js";
 
 export interface WatchChange {
   upserted: WatchEntry[];
@@ -123,7 +123,7 @@ export function createWatchSet(
             } else {
               for (const e of m.upsert) map.set(normalize(e.address), e);
               for (const a of m.remove) map.delete(normalize(a));
-              emit({ upserted: m.upsert, removed: m.remove, resync: false });
+              emit({ upserted: m.upsert.map(toEntry), removed: m.remove, resync: false });
             }
           }
           if (!signal.aborted) logger.warn("Watch stream ended by the coordinator; reconnecting");

@@ -1,12 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { WatchEntry } from "../types.js";
-import { WatchStore } from "./store.js";
+import type { WatchRow } from "../types.js";
+import { toEntry, WatchStore } from "./store.js";
 
-const entry = (address: string, over: Partial<WatchEntry> = {}): WatchEntry => ({
+const row = (address: string, over: Partial<WatchRow> = {}): WatchRow => ({
   address,
-  tradeId: `trd_${address}`,
   contract: null,
-  watchUntil: new Date("2030-01-02T03:04:05.678Z"),
+  watchUntilMs: Date.parse("2030-01-02T03:04:05.678Z"),
   derivationIndex: 7,
   ...over,
 });
@@ -14,31 +13,31 @@ const entry = (address: string, over: Partial<WatchEntry> = {}): WatchEntry => (
 describe("compact watch store", () => {
   it("gives back what was stored, field for field", () => {
     const s = new WatchStore();
-    const a = entry("0xAbC", { contract: "0xtoken" });
-    const b = entry("0xdef", { watchUntil: null, derivationIndex: 2 ** 31 + 5 });
+    const a = row("0xAbC", { contract: "0xtoken" });
+    const b = row("0xdef", { watchUntilMs: Number.NaN, derivationIndex: 2 ** 31 + 5 });
     s.set("0xabc", a);
     s.set("0xdef", b);
     expect(s.size).toBe(2);
-    expect(s.get("0xabc")).toEqual(a);
-    expect(s.get("0xdef")).toEqual(b);
+    expect(s.get("0xabc")).toEqual({ address: "0xAbC", contract: "0xtoken", watchUntil: new Date("2030-01-02T03:04:05.678Z"), derivationIndex: 7 });
+    expect(s.get("0xdef")).toEqual({ address: "0xdef", contract: null, watchUntil: null, derivationIndex: 2 ** 31 + 5 });
     expect(s.get("0xAbC")).toBeUndefined(); // keys are the caller's normalised form
-    expect(s.entries()).toEqual([a, b]);
+    expect(s.entries()).toEqual([toEntry(a), toEntry(b)]);
   });
 
   it("replaces an entry in place, and reuses a deleted entry's slot without leaking its fields", () => {
     const s = new WatchStore();
-    s.set("0x1", entry("0x1", { contract: "0xt" }));
-    s.set("0x1", entry("0x1", { tradeId: "trd_new" }));
+    s.set("0x1", row("0x1", { contract: "0xt" }));
+    s.set("0x1", row("0x1", { derivationIndex: 9 }));
     expect(s.size).toBe(1);
-    expect(s.get("0x1")).toMatchObject({ tradeId: "trd_new", contract: null });
-    s.set("0x2", entry("0X2"));
+    expect(s.get("0x1")).toMatchObject({ derivationIndex: 9, contract: null });
+    s.set("0x2", row("0X2"));
     s.delete("0x1");
     s.delete("0x1");
     expect(s.size).toBe(1);
     expect(s.get("0x1")).toBeUndefined();
-    s.set("0x3", entry("0x3"));
-    expect(s.get("0x3")).toEqual(entry("0x3"));
-    expect(s.get("0x2")).toEqual(entry("0X2"));
+    s.set("0x3", row("0x3"));
+    expect(s.get("0x3")).toEqual(toEntry(row("0x3")));
+    expect(s.get("0x2")).toEqual(toEntry(row("0X2")));
     expect(s.entries().map((e) => e.address).sort()).toEqual(["0X2", "0x3"]);
   });
 });

@@ -1,16 +1,16 @@
-import type { WatchEntry } from "../types.js";
+import type { WatchEntry, WatchRow } from "../types.js";
 
 /**
  * The watch set's storage, compact: an agent holds every address it watches (a million is
  * normal) and looks up each transaction's recipient, so the entries are kept in columns —
- * normalised address → slot, then the trade id, an interned contract, the deadline as epoch ms
- * (no Date) and the derivation index per slot — and a WatchEntry is built only for a hit.
- * A WatchEntry object per address (five fields and a Date) cost ~31 MB per 100k addresses;
- * this costs about half (bench/README.md, B8).
+ * normalised address → slot, then an interned contract, the deadline as epoch ms (no Date) and
+ * the derivation index per slot — and a WatchEntry is built only for a hit. No trade id: no agent
+ * reads it (the coordinator maps an address to its trade), and it was ~44 bytes an address.
+ * A WatchEntry object per address (five fields and a Date) cost ~31 MB per 100k addresses
+ * (bench/README.md, B8).
  */
 export class WatchStore {
   private readonly slots = new Map<string, number>();
-  private readonly tradeIds: string[] = [];
   /** Index into `contractList`; -1: the native asset. */
   private readonly contracts: number[] = [];
   /** Epoch ms; NaN: no deadline. */
@@ -26,15 +26,14 @@ export class WatchStore {
     return this.slots.size;
   }
 
-  set(key: string, e: WatchEntry): void {
+  set(key: string, e: WatchRow): void {
     let slot = this.slots.get(key);
     if (slot === undefined) {
-      slot = this.free.pop() ?? this.tradeIds.length;
+      slot = this.free.pop() ?? this.contracts.length;
       this.slots.set(key, slot);
     }
-    this.tradeIds[slot] = e.tradeId;
     this.contracts[slot] = e.contract === null ? -1 : this.intern(e.contract);
-    this.until[slot] = e.watchUntil ? e.watchUntil.getTime() : Number.NaN;
+    this.until[slot] = e.watchUntilMs;
     this.derivation[slot] = e.derivationIndex;
     if (e.address !== key) this.spelled.set(slot, e.address);
     else this.spelled.delete(slot);
@@ -44,7 +43,6 @@ export class WatchStore {
     const slot = this.slots.get(key);
     if (slot === undefined) return;
     this.slots.delete(key);
-    this.tradeIds[slot] = "";
     this.spelled.delete(slot);
     this.free.push(slot);
   }
@@ -66,7 +64,6 @@ export class WatchStore {
     const ms = this.until[slot]!;
     return {
       address: this.spelled.get(slot) ?? key,
-      tradeId: this.tradeIds[slot]!,
       contract: c < 0 ? null : this.contractList[c]!,
       watchUntil: Number.isNaN(ms) ? null : new Date(ms),
       derivationIndex: this.derivation[slot]!,
@@ -84,3 +81,10 @@ export class WatchStore {
   }
 }
 
+/** A row as a WatchEntry (for the few that a live change carries). */
+export const toEntry = (r: WatchRow): WatchEntry => ({
+  address: r.address,
+  contract: r.contract,
+  watchUntil: Number.isNaN(r.watchUntilMs) ? null : new Date(r.watchUntilMs),
+  derivationIndex: r.derivationIndex,
+});

@@ -1,0 +1,104 @@
+import { createLogger } from "@ponte/common";
+import { eventually } from "@ponte/common/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { testDb } from "../_test/db.js";
+import { insertTrade } from "../_test/fixtures.js";
+import { streamWatchSet, type Watched } from "./watch.js";
+
+const logger = createLogger({ name: "watch-test", level: "silent" });
+let db: Awaited<ReturnType<typeof testDb>>;
+beforeAll(async () => {
+  db = await testDb();
+});
+afterAll(async () => db?.close());
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+let networks = 0;
+/** A trade watched on `network` at `address` (derivation index `index`), assigned `agoSeconds` ago. */
+async function watchedTrade(network: string, address: string, index: number, agoSeconds = 0): Promise<string> {
+  const tradeId = await insertTrade(db.sql, { network });
+  await db.sql`
+    INSERT INTO deposit_addresses (network, address, derivation_index, derivation_path, status, trade_id, assigned_at)
+    VALUES (${network}, ${address}, ${index}, ${`m/0/${index}`}, 'ASSIGNED', ${tradeId}, now() - make_interval(secs => ${agoSeconds}))`;
+  await db.sql`SELECT pg_notify('ponte_watch', ${network})`;
+  return tradeId;
+}
+
+type Update = { upsert: Watched[]; remove: string[]; snapshotComplete: boolean };
+function stream(network: string, onSend: (u: Update) => void = () => {}) {
+  const updates: Update[] = [];
+  const ac = new AbortController();
+  const done = streamWatchSet({
+    sql: db.sql,
+    network,
+    signal: ac.signal,
+    pollMs: 100,
+    logger,
+    sink: {
+      closed: false,
+      send: async (u) => {
+        updates.push(u);
+        onSend(u);
+      },
+    },
+  });
+  cleanups.push(async () => {
+    ac.abort();
+    await done;
+  });
+  const sent = (address: string) => updates.flatMap((u) => u.upsert).filter((w) => w.address === address);
+  const removed = (address: string) => updates.flatMap((u) => u.remove).filter((a) => a === address);
+  return { updates, sent, removed };
+}
+
+describe("watch stream (coordinator side)", () => {
+  it("sends the snapshot, then each new address once and each ended one once", async () => {
+    const network = `watch-${process.pid}-${networks++}`;
+    // Assigned just now: inside the first poll's look-back, yet in the snapshot already; its
+    // monitoring ends a moment after.
+    const t1 = await watchedTrade(network, "0xa1", 1);
+    await db.sql`UPDATE instant_trades SET monitoring_until = now() + interval '3 seconds' WHERE id = ${t1}`;
+    await watchedTrade(network, "0xa2", 2, 3_600);
+    const s = stream(network);
+    await eventually(() => s.updates.some((u) => u.snapshotComplete));
+    expect(s.updates).toHaveLength(1);
+    expect(s.updates[0]!.upsert.map((w) => w.address).sort()).toEqual(["0xa1", "0xa2"]);
+    expect(s.sent("0xa1")[0]).toMatchObject({ tradeId: t1, contract: "", derivationIndex: 1 });
+    expect(s.sent("0xa1")[0]!.watchUntil).toBeInstanceOf(Date);
+
+    const t3 = await watchedTrade(network, "0xa3", 3);
+    await eventually(() => s.sent("0xa3").length === 1);
+    expect(s.sent("0xa3")[0]).toMatchObject({ tradeId: t3, derivationIndex: 3 });
+    await eventually(() => s.removed("0xa1").length === 1, { timeout: 8_000 });
+    // More polls (each NOTIFY wakes one): nothing is sent or removed twice.
+    for (let i = 0; i < 3; i++) await db.sql`SELECT pg_notify('ponte_watch', ${network})`;
+    const polls = s.updates.length;
+    await watchedTrade(network, "0xa4", 4);
+    await eventually(() => s.sent("0xa4").length === 1);
+    expect(s.updates.length).toBe(polls + 1);
+    expect(["0xa1", "0xa2", "0xa3"].map((a) => s.sent(a).length)).toEqual([1, 1, 1]);
+    expect(s.removed("0xa1")).toHaveLength(1);
+  });
+
+  // The first poll looked back from the snapshot's end: with a snapshot longer than the look-back
+  // (a million addresses), an address assigned while it streamed was never sent.
+  it("sends an address assigned while a long snapshot was read", async () => {
+    const network = `watch-${process.pid}-${networks++}`;
+    await watchedTrade(network, "0xb1", 1);
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+    cleanups.push(() => void vi.useRealTimers());
+    // The snapshot "takes" two minutes on the coordinator's clock.
+    const s = stream(network, (u) => {
+      if (u.snapshotComplete) vi.setSystemTime(Date.now() + 120_000);
+    });
+    await eventually(() => s.updates.some((u) => u.snapshotComplete));
+    // Committed while the snapshot was read (the database's clock), not in it.
+    await watchedTrade(network, "0xb2", 2);
+    await eventually(() => s.sent("0xb2").length === 1, { timeout: 3_000 });
+    expect(s.sent("0xb1")).toHaveLength(1);
+  });
+});
