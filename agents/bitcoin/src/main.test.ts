@@ -62,7 +62,7 @@ describe("agent-bitcoin main", () => {
         expect(p.exitCode).toBe(1);
         const out = p.lines.join("\n");
         expect(out).toContain(message);
-        expect(out).not.toContain("abandon");
+        expect(out).not.toContain("abandon abandon");
         expect(out).not.toContain("hunter2-secret");
       }),
     );
@@ -120,7 +120,7 @@ describe("agent-bitcoin process against litecoind regtest (real coordinator)", (
       });
       expect(new Set(refs).size).toBe(refs.length);
       expect(refs.length).toBeGreaterThanOrEqual(11);
-      expect([...first.lines, ...second.lines].join("\n")).not.toContain("abandon");
+      expect([...first.lines, ...second.lines].join("\n")).not.toContain("abandon abandon");
       await second.kill("SIGTERM");
       expect(await leaseOf(tc.sql)).toMatchObject({ holder: "agent-2", lapsed: true });
       for (const t of trades) expect(await tradeStatus(tc.sql, t.tradeId)).toBe("DEPOSIT_DETECTED");

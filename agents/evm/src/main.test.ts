@@ -51,7 +51,7 @@ describe("agent-evm main", () => {
       expect(p.exitCode).toBe(1);
       const out = p.lines.join("\n");
       expect(out).toContain(message);
-      expect(out).not.toContain("abandon");
+      expect(out).not.toContain("abandon abandon");
     }
   }, 30_000);
 });
@@ -163,7 +163,7 @@ describe("agent-evm process against anvil (real coordinator)", () => {
       expect(logged.length).toBeGreaterThanOrEqual(refs.length - 1);
       // The pool was topped up from index 4 on (0..3 were stored before).
       expect((await tc.sql`SELECT 1 FROM deposit_addresses WHERE network = ${NETWORK} AND status = 'AVAILABLE'`).length).toBe(8);
-      expect([...first.lines, ...second.lines].join("\n")).not.toContain("abandon");
+      expect([...first.lines, ...second.lines].join("\n")).not.toContain("abandon abandon");
       await second.kill("SIGTERM");
       expect(second.lines.some((l) => l.includes("Lease released"))).toBe(true);
       expect(await leaseOf(tc.sql)).toMatchObject({ holder: "agent-2", lapsed: true });

@@ -43,9 +43,9 @@ export async function evaluateTrade(
 
 /**
  * evaluateTrade for several trades at once: they are locked together in id order (two
- * reporters never deadlock) and their deposits read in one query, then every trade's next step
- * is decided in memory and all steps of a round are written by one `transitionMany` — a handful
- * of statements per report instead of several per trade and step (bench/README.md, B4).
+ * reporters never deadlock) and their deposits read in one query, then every trade's steps are
+ * decided in memory and all of them written by one `transitionMany` — a handful of statements
+ * per report instead of several per trade and step (bench/README.md, B4).
  */
 export async function evaluateTrades(
   tx: Tx,
@@ -70,33 +70,28 @@ export async function evaluateTrades(
     if (list) list.push(d);
     else byTrade.set(d.trade_id, [d]);
   }
-  let moving = rows.map((row) => {
-    const trade = tradeFromRow(row);
+  const steps: TransitionArgs[] = [];
+  const progress: { id: string; received: bigint; confirmed: bigint }[] = [];
+  for (const row of rows) {
+    let trade = tradeFromRow(row);
     // Only deposits of the trade's own asset count. They do not change while it steps.
     const deposits = (byTrade.get(trade.id) ?? []).filter((d) => d.contract === trade.contract);
-    return { trade, pastDeadline: row.past_deadline, deposits };
-  });
-  const progress: { id: string; received: bigint; confirmed: bigint }[] = [];
-  // A deposit found during a catch-up can be seen and final in one report: keep stepping
-  // (PENDING → DEPOSIT_DETECTED → PAYMENT_CONFIRMED) until no trade moves.
-  for (let step = 0; step < 3 && moving.length > 0; step++) {
-    const steps: TransitionArgs[] = [];
-    const next: typeof moving = [];
-    for (const m of moving) {
-      const d = decide(ctx, m.trade, m.pastDeadline, m.deposits, headHeight);
+    // A deposit found during a catch-up can be seen and final in one report: keep stepping
+    // (PENDING → DEPOSIT_DETECTED → PAYMENT_CONFIRMED) in memory until the trade stops moving;
+    // the steps are written together below.
+    for (let step = 0; step < 3; step++) {
+      const d = decide(ctx, trade, row.past_deadline, deposits, headHeight);
       if (d.kind === "move") {
-        steps.push({ tradeId: m.trade.id, from: m.trade.status, actor, ...d.step });
-        next.push(m);
-      } else {
-        out.set(m.trade.id, m.trade);
-        if (d.kind === "progress") progress.push({ id: m.trade.id, received: d.received, confirmed: d.confirmed });
+        steps.push({ tradeId: trade.id, from: trade.status, actor, ...d.step });
+        trade = stepped(trade, d.step);
+        continue;
       }
+      if (d.kind === "progress") progress.push({ id: trade.id, received: d.received, confirmed: d.confirmed });
+      break;
     }
-    const moved = await transitionMany(tx, ctx.transitions, steps);
-    moved.forEach((t, i) => (next[i]!.trade = t));
-    moving = next;
+    out.set(trade.id, trade);
   }
-  for (const m of moving) out.set(m.trade.id, m.trade);
+  for (const t of await transitionMany(tx, ctx.transitions, steps)) out.set(t.id, t);
   if (progress.length > 0) {
     // Progress within a state (a second partial deposit, a confirmation) is not a transition.
     await tx`UPDATE instant_trades t SET received_amount = p.received, confirmed_amount = p.confirmed, updated_at = now()
@@ -105,6 +100,18 @@ export async function evaluateTrades(
               WHERE t.id = p.id`;
   }
   return out;
+}
+
+/** The trade as a step will leave it (what `decide` needs to take the next one). */
+function stepped(t: Trade, s: Pick<TransitionArgs, "to" | "set">): Trade {
+  return {
+    ...t,
+    status: s.to,
+    version: t.version + 1n,
+    receivedAmount: s.set?.received_amount ?? t.receivedAmount,
+    confirmedAmount: s.set?.confirmed_amount ?? t.confirmedAmount,
+    paidAmount: s.set?.paid_amount ?? t.paidAmount,
+  };
 }
 
 type Decision =

@@ -152,4 +152,58 @@ describe("the transition table", () => {
     expect(rows[0]!.status).toBe("PENDING");
     expect(await db.sql`SELECT 1 FROM outbox WHERE trade_id = ANY(${[ok, moved]})`).toHaveLength(0);
   });
+
+  it("a trade's consecutive steps in one call: one UPDATE, a history row, version and event per step", async () => {
+    const a = await insertTrade(db.sql, { status: "PENDING" });
+    const b = await insertTrade(db.sql, { status: "PENDING" });
+    const agent = actorOf("agent");
+    const [ta, tb] = await db.sql.begin((tx) =>
+      transitionMany(tx, ctx, [
+        { tradeId: a, from: "PENDING", to: "DEPOSIT_DETECTED", actor: agent, reason: "seen", set: { received_amount: 7n } },
+        { tradeId: a, from: "DEPOSIT_DETECTED", to: "PAYMENT_CONFIRMED", actor: agent, reason: "final", set: { confirmed_amount: 7n, paid_amount: 7n } },
+        { tradeId: b, from: "PENDING", to: "DEPOSIT_DETECTED", actor: agent, reason: "seen" },
+      ]),
+    );
+    expect([ta!.status, ta!.version, ta!.receivedAmount, ta!.confirmedAmount, ta!.paidAmount]).toEqual(["PAYMENT_CONFIRMED", 3n, 7n, 7n, 7n]);
+    expect([tb!.status, tb!.version]).toEqual(["DEPOSIT_DETECTED", 2n]);
+    const hist = await db.sql<{ version: bigint; from_status: string; to_status: string }[]>`
+      SELECT version, from_status, to_status FROM instant_trade_history WHERE trade_id = ${a} ORDER BY version`;
+    expect(hist.map((h) => [h.version, h.from_status, h.to_status])).toEqual([
+      [2n, "PENDING", "DEPOSIT_DETECTED"],
+      [3n, "DEPOSIT_DETECTED", "PAYMENT_CONFIRMED"],
+    ]);
+    const out = await db.sql<{ subject: string; payload: Buffer }[]>`SELECT subject, payload FROM outbox WHERE trade_id = ${a} ORDER BY seq`;
+    expect(out.map((o) => o.subject)).toEqual(["ponte.trade.anvil.deposit_detected", "ponte.trade.anvil.payment_confirmed"]);
+    expect(out.map((o) => eventsv1.TradeEvent.decode(o.payload)).map((e) => [e.version, e.fromStatus, e.toStatus])).toEqual([
+      [2n, "PENDING", "DEPOSIT_DETECTED"],
+      [3n, "DEPOSIT_DETECTED", "PAYMENT_CONFIRMED"],
+    ]);
+  });
+
+  it("refuses steps that do not chain, or a trade's steps split by another's, and changes nothing", async () => {
+    const a = await insertTrade(db.sql, { status: "PENDING" });
+    const b = await insertTrade(db.sql, { status: "PENDING" });
+    const agent = actorOf("agent");
+    const broken = await db.sql
+      .begin((tx) =>
+        transitionMany(tx, ctx, [
+          { tradeId: a, from: "PENDING", to: "DEPOSIT_DETECTED", actor: agent, reason: "x" },
+          { tradeId: a, from: "PENDING", to: "DEPOSIT_DETECTED", actor: agent, reason: "x" },
+        ]),
+      )
+      .catch((e: unknown) => e);
+    expect(String(broken)).toMatch(/steps from PENDING, not from DEPOSIT_DETECTED/);
+    const split = await db.sql
+      .begin((tx) =>
+        transitionMany(tx, ctx, [
+          { tradeId: a, from: "PENDING", to: "DEPOSIT_DETECTED", actor: agent, reason: "x" },
+          { tradeId: b, from: "PENDING", to: "DEPOSIT_DETECTED", actor: agent, reason: "x" },
+          { tradeId: a, from: "DEPOSIT_DETECTED", to: "PAYMENT_CONFIRMED", actor: agent, reason: "x" },
+        ]),
+      )
+      .catch((e: unknown) => e);
+    expect(String(split)).toMatch(/not consecutive/);
+    const rows = await db.sql<{ status: string }[]>`SELECT status FROM instant_trades WHERE id = ANY(${[a, b]})`;
+    expect(rows.map((r) => r.status)).toEqual(["PENDING", "PENDING"]);
+  });
 });

@@ -31,36 +31,51 @@ export async function transition(tx: Tx, ctx: TransitionContext, a: TransitionAr
 }
 
 /**
- * `transition` for many trades at once, one step each (distinct trade ids): one guarded
+ * `transition` for many trades at once, each by one or more steps: one guarded
  * `UPDATE … FROM unnest(…) WHERE status = expected`, then every history row, outbox event and
- * NOTIFY in one statement — two round trips for a whole report instead of four per trade
- * (bench/README.md, B4). All or nothing: if any trade is not in its expected state, it throws
- * STALE_STATE and the caller's transaction rolls back. Returns the trades in the order given.
+ * NOTIFY in one statement — two round trips for a whole report instead of four per trade and
+ * step (bench/README.md, B4). A trade's steps are consecutive in `list`, each from where the one
+ * before went (PENDING → DEPOSIT_DETECTED → PAYMENT_CONFIRMED in one catch-up report): every step
+ * is checked against the table and gets its own history row, version and event, and the row is
+ * updated once, guarded by the first step's state. All or nothing: if any trade is not in its
+ * expected state it throws STALE_STATE and the caller's transaction rolls back.
+ * Returns each trade as its last step left it, in the order first given.
  */
 export async function transitionMany(tx: Tx, ctx: TransitionContext, list: readonly TransitionArgs[]): Promise<Trade[]> {
   if (list.length === 0) return [];
-  const seen = new Set<string>();
+  const paths: TransitionArgs[][] = [];
+  const done = new Set<string>();
   for (const a of list) {
     assertTransition(a.from, a.to, a.actor.kind, a.tradeId);
-    // One UPDATE changes a row once: a second step of the same trade needs its own call.
-    if (seen.has(a.tradeId)) throw new Error(`transitionMany: trade ${a.tradeId} given twice`);
-    seen.add(a.tradeId);
+    const path = paths.at(-1);
+    if (path && path[0]!.tradeId === a.tradeId) {
+      if (path.at(-1)!.to !== a.from) throw new Error(`transitionMany: trade ${a.tradeId} steps from ${a.from}, not from ${path.at(-1)!.to}`);
+      path.push(a);
+      continue;
+    }
+    // A trade's steps must be consecutive: the row is updated once.
+    if (done.has(a.tradeId)) throw new Error(`transitionMany: the steps of trade ${a.tradeId} are not consecutive`);
+    done.add(a.tradeId);
+    paths.push([a]);
   }
-  const amount = (k: "received_amount" | "confirmed_amount" | "paid_amount") => list.map((a) => a.set?.[k]?.toString() ?? "");
+  // Each column as the path's last step that sets it left it ('' = unchanged).
+  const amount = (k: "received_amount" | "confirmed_amount" | "paid_amount") =>
+    paths.map((p) => p.reduce<string>((v, a) => a.set?.[k]?.toString() ?? v, ""));
   const rows = await tx<TradeRow[]>`
     UPDATE instant_trades t
-       SET status = u.to_status, version = t.version + 1, updated_at = now(),
+       SET status = u.to_status, version = t.version + u.steps, updated_at = now(),
            received_amount = COALESCE(NULLIF(u.received, '')::numeric, t.received_amount),
            confirmed_amount = COALESCE(NULLIF(u.confirmed, '')::numeric, t.confirmed_amount),
            paid_amount = COALESCE(NULLIF(u.paid, '')::numeric, t.paid_amount)
-      FROM unnest(${list.map((a) => a.tradeId)}::text[], ${list.map((a) => a.from)}::text[], ${list.map((a) => a.to)}::text[],
+      FROM unnest(${paths.map((p) => p[0]!.tradeId)}::text[], ${paths.map((p) => p[0]!.from)}::text[],
+                  ${paths.map((p) => p.at(-1)!.to)}::text[], ${paths.map((p) => p.length)}::int[],
                   ${amount("received_amount")}::text[], ${amount("confirmed_amount")}::text[], ${amount("paid_amount")}::text[])
-           AS u(id, from_status, to_status, received, confirmed, paid)
+           AS u(id, from_status, to_status, steps, received, confirmed, paid)
      WHERE t.id = u.id AND t.status = u.from_status
  RETURNING t.*`;
   const byId = new Map(rows.map((r) => [r.id, r]));
-  if (rows.length < list.length) {
-    const missing = list.find((a) => !byId.has(a.tradeId))!;
+  if (rows.length < paths.length) {
+    const missing = paths.find((p) => !byId.has(p[0]!.tradeId))![0]!;
     const now = await tx<{ status: string }[]>`SELECT status FROM instant_trades WHERE id = ${missing.tradeId}`;
     if (now.length === 0) throw new PonteError("TRADE_NOT_FOUND", "Trade not found", { trade_id: missing.tradeId });
     throw new PonteError("STALE_STATE", `The trade is ${now[0]!.status}, not ${missing.from}`, {
@@ -69,12 +84,17 @@ export async function transitionMany(tx: Tx, ctx: TransitionContext, list: reado
       expected: missing.from,
     });
   }
-  const trades = list.map((a) => tradeFromRow(byId.get(a.tradeId)!));
-  await record(
-    tx,
-    ctx,
-    list.map((a, i) => ({ trade: trades[i]!, from: a.from, actor: a.actor, reason: a.reason, data: a.data ?? {} })),
-  );
+  const trades = paths.map((p) => tradeFromRow(byId.get(p[0]!.tradeId)!));
+  const steps: Step[] = [];
+  paths.forEach((p, i) => {
+    const last = trades[i]!;
+    // Step k of n left the trade at version (final − n + k) in its `to` state.
+    p.forEach((a, k) => {
+      const trade = k === p.length - 1 ? last : { ...last, status: a.to, version: last.version - BigInt(p.length - 1 - k) };
+      steps.push({ trade, from: a.from, actor: a.actor, reason: a.reason, data: a.data ?? {} });
+    });
+  });
+  await record(tx, ctx, steps);
   for (const a of list) ctx.onTransition?.(a.from, a.to, a.actor);
   return trades;
 }
