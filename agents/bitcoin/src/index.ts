@@ -1,5 +1,6 @@
 export * from "./config/index.js";
 export * from "./derive/index.js";
+export * from "./script/index.js";
 export * from "./keys/index.js";
 export * from "./rpc/index.js";
 export * from "./rpc/types.js";

@@ -3,7 +3,7 @@ import { createAgentMetrics, runAgent, type AgentCommon, type AgentHandle, type 
 import { loadSeed, type SeedHandle } from "@ponte/agent-runtime/keys";
 import { ConfigError, delay, retry } from "@ponte/common";
 import { endpointLabel, type UtxoConfig } from "../config/index.js";
-import { createScriptReader } from "../derive/index.js";
+import { createScriptReader } from "../script/index.js";
 import { createUtxoFollower } from "../follow/index.js";
 import { createUtxoKeys, type UtxoKeys } from "../keys/index.js";
 import type { MempoolTracker } from "../mempool/index.js";

@@ -2,7 +2,7 @@ import { mnemonicToSeedSync } from "bip39";
 import { payments } from "bitcoinjs-lib";
 import { describe, expect, it } from "vitest";
 import { CHAINS } from "../config/index.js";
-import { bip32, createScriptReader, createUtxoDeriver, outputScript } from "./index.js";
+import { bip32, createUtxoDeriver } from "./index.js";
 
 const MNEMONIC = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
 const seed = mnemonicToSeedSync(MNEMONIC);
@@ -41,21 +41,5 @@ describe("BIP84 derivation", () => {
     expect(d.derive(0).address).toMatch(/^rltc1q/);
     expect(d.derive(0).path).toBe("m/84'/1'/0'/0/0");
     expect(() => d.derive(-1)).toThrow(RangeError);
-  });
-});
-
-describe("attribution by scriptPubKey", () => {
-  it("reads P2WPKH always, P2PKH and P2SH only when configured", () => {
-    const net = CHAINS.litecoin;
-    const hex = (a: string) => Buffer.from(outputScript(a, net)).toString("hex");
-    const p2wpkhOnly = createScriptReader(net, ["p2wpkh"]);
-    const all = createScriptReader(net, ["p2wpkh", "p2pkh", "p2sh"]);
-    expect(p2wpkhOnly(hex("ltc1qjmxnz78nmc8nq77wuxh25n2es7rzm5c2rkk4wh"))).toBe("ltc1qjmxnz78nmc8nq77wuxh25n2es7rzm5c2rkk4wh");
-    expect(p2wpkhOnly(hex("LUWPbpM43E2p7ZSh8cyTBEkvpHmr3cB8Ez"))).toBeNull();
-    expect(all(hex("LUWPbpM43E2p7ZSh8cyTBEkvpHmr3cB8Ez"))).toBe("LUWPbpM43E2p7ZSh8cyTBEkvpHmr3cB8Ez");
-    expect(all(hex("M7wtsL7wSHDBJVMWWhtQfTMSYYkyooAAXM"))).toBe("M7wtsL7wSHDBJVMWWhtQfTMSYYkyooAAXM");
-    expect(all("6a0401020304")).toBeNull(); // OP_RETURN
-    // The same key hash on Bitcoin is a bc1 address, not ltc1.
-    expect(createScriptReader(CHAINS.bitcoin, ["p2wpkh"])(hex("ltc1qjmxnz78nmc8nq77wuxh25n2es7rzm5c2rkk4wh"))).toMatch(/^bc1q/);
   });
 });

@@ -1,9 +1,9 @@
-// BIP84 (P2WPKH) deposit addresses m/84'/coin'/0'/0/i and the attribution of outputs to them.
+// BIP84 (P2WPKH) deposit addresses m/84'/coin'/0'/0/i (outputs are attributed to them in ../script).
 import type { DerivedAddress } from "@ponte/agent-runtime";
 import { BIP32Factory, type BIP32Interface } from "bip32";
 import { address as baddress, payments } from "bitcoinjs-lib";
 import * as ecc from "tiny-secp256k1";
-import type { ChainParams, ScriptType } from "../config/index.js";
+import type { ChainParams } from "../config/index.js";
 
 export const bip32 = BIP32Factory(ecc);
 
@@ -39,28 +39,6 @@ export function createUtxoDeriver(seed: Uint8Array, chain: ChainParams): UtxoDer
       const { address, script } = p2wpkh(external.derive(index).publicKey, chain);
       return { index, address, script, path: `${accountPath(chain, DEPOSIT_ACCOUNT)}/0/${index}` };
     },
-  };
-}
-
-/**
- * The address an output pays, when it is of a type this agent credits (P2WPKH always; P2PKH and
- * P2SH — P2SH-P2WPKH among them — when configured), else null. Attribution is by scriptPubKey:
- * the node's own address fields differ between versions (`address` vs `addresses`).
- */
-export function createScriptReader(chain: ChainParams, accept: readonly ScriptType[]) {
-  const p2pkh = accept.includes("p2pkh");
-  const p2sh = accept.includes("p2sh");
-  return (scriptHex: string): string | null => {
-    const n = scriptHex.length;
-    const isP2wpkh = n === 44 && scriptHex.startsWith("0014");
-    const isP2pkh = p2pkh && n === 50 && scriptHex.startsWith("76a914") && scriptHex.endsWith("88ac");
-    const isP2sh = p2sh && n === 46 && scriptHex.startsWith("a914") && scriptHex.endsWith("87");
-    if (!isP2wpkh && !isP2pkh && !isP2sh) return null;
-    try {
-      return baddress.fromOutputScript(Buffer.from(scriptHex, "hex"), chain.network);
-    } catch {
-      return null;
-    }
   };
 }
 

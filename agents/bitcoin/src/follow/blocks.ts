@@ -22,12 +22,20 @@ export function depositsOf(tx: RpcTx, watch: WatchView, readScript: ScriptReader
   return out;
 }
 
+/** Blocks of a range with their deposits, and each block's txids (for the mempool tracker). */
+export interface ProcessedRange {
+  blocks: ProcessedBlock[];
+  txids: string[][];
+}
+
 export interface BlockSource {
   /** Headers at heights (ascending, consecutive or not); null past the tip. */
   headers(heights: bigint[]): Promise<(RpcHeader | null)[]>;
   header(hash: string): Promise<RpcHeader | null>;
+  /** The active chain's block hash at height; null past the tip. */
+  hashAt(height: bigint): Promise<string | null>;
   /** Blocks from..to (inclusive), checked to link by parent hash, with their deposits. */
-  process(from: bigint, to: bigint): Promise<{ blocks: ProcessedBlock[]; txids: string[][] }>;
+  process(from: bigint, to: bigint): Promise<ProcessedRange>;
 }
 
 /**
@@ -51,6 +59,10 @@ export function createBlockSource(o: { rpc: UtxoRpc; watch: WatchView; readScrip
       const rs = await rpc.batchOrThrow<RpcHeader>(known.map((h) => ({ method: "getblockheader", params: [h, true] })));
       const byHash = new Map(rs.map((r) => [r.hash, r]));
       return hs.map((h) => (h === null ? null : (byHash.get(h) ?? null)));
+    },
+    async hashAt(height) {
+      const [h] = await hashes([height]);
+      return h ?? null;
     },
     async header(hash) {
       const [r] = await rpc.batch<RpcHeader>([{ method: "getblockheader", params: [hash, true] }]);

@@ -4,7 +4,7 @@ import { regtestConfig, startTestAgent, timesReported, type TestAgent } from "..
 import { createTrade, deposits, history, startTestCoordinator, tradeStatus, type TestCoordinator, type Trade } from "../_test/coordinator.js";
 import { closeLitecoind, RPC_PASSWORD, RPC_USER, satsToCoins, startLitecoind, type Litecoind } from "../_test/litecoind.js";
 import { CHAINS } from "../config/index.js";
-import { createScriptReader } from "../derive/index.js";
+import { createScriptReader } from "../script/index.js";
 import { createUtxoRpc } from "../rpc/index.js";
 import { createBlockSource } from "./blocks.js";
 import { createLogger } from "@ponte/common";

@@ -4,14 +4,18 @@
 // reorg: the old chain is walked back by parent hash (the node keeps stale headers, with
 // confirmations -1) to the common ancestor, the deposits above it are reported orphaned, and the
 // new chain is read from there. The mempool is polled beside it.
+// During catch-up the next batch is read (fetched and attributed) while the current one is being
+// reported: at most one batch ahead, used only if it starts right after the acknowledged cursor
+// and the watch set did not change meanwhile; anything else (reorg, a moved chain, another
+// cursor, a failure) discards it and reads again as if it had never been made.
 import { BlockWindow, isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext } from "@ponte/agent-runtime";
 import { delay, PonteError, type Logger } from "@ponte/common";
 import type { UtxoConfig } from "../config/index.js";
 import { createMempoolTracker, type MempoolMetrics, type MempoolTracker } from "../mempool/index.js";
 import type { UtxoRpc } from "../rpc/index.js";
-import { ChainMovedError, createBlockSource, type ScriptReader } from "./blocks.js";
+import { ChainMovedError, createBlockSource, type ProcessedRange, type ScriptReader } from "./blocks.js";
 
-export { ChainMovedError, createBlockSource, depositsOf, type BlockSource, type ScriptReader } from "./blocks.js";
+export { ChainMovedError, createBlockSource, depositsOf, type BlockSource, type ProcessedRange, type ScriptReader } from "./blocks.js";
 
 export interface UtxoFollowerDeps {
   config: UtxoConfig;
@@ -36,6 +40,15 @@ export function backoffMs(failures: number, reason: unknown): number {
 const max = (a: bigint, b: bigint) => (a > b ? a : b);
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 
+/** A batch read ahead of the cursor; its outcome is held, not thrown, until the loop takes it. */
+interface ReadAhead {
+  from: bigint;
+  to: bigint;
+  /** The watch set's generation when the read started. */
+  generation: number;
+  outcome: Promise<{ ok: true; range: ProcessedRange } | { ok: false; error: unknown }>;
+}
+
 export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowerDeps) {
   return (ctx: FollowerContext): Follower => {
     const { config, rpc } = deps;
@@ -51,6 +64,33 @@ export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowe
     let lastFinalized = ctx.cursor.finalizedHeight;
     let startHeight: bigint | undefined;
     const conf = BigInt(config.confirmations);
+    let ahead: ReadAhead | undefined;
+
+    const readAhead = (from: bigint, to: bigint) => {
+      // A discarded read's failure is not reported: the range is read again, and fails there if it still does.
+      const outcome = source.process(from, to).then(
+        (range) => ({ ok: true as const, range }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+      ahead = { from, to, generation: ctx.watch.generation, outcome };
+    };
+
+    /**
+     * Blocks next..to (or fewer) with the watch set's generation they were attributed with: pre,
+     * the read-ahead, when it starts at next, stays within to and its last block is still on the
+     * active chain (its blocks link, so then all are: as good as a read made now); else a fresh read.
+     */
+    const readBatch = async (pre: ReadAhead | undefined, next: bigint, to: bigint): Promise<{ range: ProcessedRange; generation: number }> => {
+      if (pre && pre.from === next && pre.to <= to) {
+        const o = await pre.outcome;
+        if (!o.ok) throw o.error;
+        const last = o.range.blocks[o.range.blocks.length - 1]!;
+        if ((await source.hashAt(last.height)) === last.hash) return { range: o.range, generation: pre.generation };
+        logger.debug({ block_number: last.height.toString() }, "The chain moved under the read-ahead; reading again");
+      }
+      const generation = ctx.watch.generation;
+      return { range: await source.process(next, to), generation };
+    };
 
     const readHead = async (): Promise<{ head: BlockRef; finalized: bigint }> => {
       const hash = await rpc.call<string>("getbestblockhash");
@@ -101,6 +141,9 @@ export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowe
       let failures = 0;
       let lastBest: string | undefined;
       while (!signal.aborted) {
+        // The read-ahead serves only the iteration right after the one that started it.
+        const pre = ahead;
+        ahead = undefined;
         try {
           await ctx.watch.waitSynced(signal);
           if (signal.aborted) break;
@@ -133,20 +176,22 @@ export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowe
             await delay(config.pollIntervalMs, signal);
             continue;
           }
-          const to = min(head.height, next + BigInt(config.batchSize) - 1n);
-          const generation = ctx.watch.generation;
-          const { blocks, txids } = await source.process(next, to);
+          const batch = BigInt(config.batchSize);
+          const to = min(head.height, next + batch - 1n);
+          const { range, generation } = await readBatch(pre, next, to);
+          const { blocks, txids } = range;
           if (ctx.watch.generation !== generation || !ctx.watch.synced) continue;
           if (cursor && blocks[0]!.parentHash !== cursor.hash) {
             await handleReorg();
             continue;
           }
+          const last = blocks[blocks.length - 1]!;
+          if (last.height < head.height) readAhead(last.height + 1n, min(head.height, last.height + batch));
           const ack = await ctx.report(blocks, head, finalized);
           tracker?.mined(
             txids.flat(),
             blocks.flatMap((b) => b.deposits.map((d) => d.txRef)),
           );
-          const last = blocks[blocks.length - 1]!;
           if (finalized > lastFinalized) lastFinalized = finalized;
           if (ack.block && ack.block.height === last.height && ack.block.hash === last.hash) {
             window.add(blocks);
@@ -154,12 +199,14 @@ export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowe
             cursor = ack.block;
           } else {
             logger.warn({ cursor_height: ack.block?.height.toString() ?? null }, "The coordinator acknowledged another cursor; resuming from it");
+            ahead = undefined;
             cursor = ack.block;
             window.reset(cursor);
           }
           lastBest = undefined;
           failures = 0;
         } catch (err) {
+          ahead = undefined;
           if (signal.aborted) break;
           if (isLeaseLost(err)) throw err;
           if (err instanceof ChainMovedError) {
