@@ -1,7 +1,7 @@
 import type { WatchEntry, WatchView } from "@ponte/agent-runtime";
 
 /** A fixed watch set for processor tests. */
-export function staticWatch(entries: { address: string; tradeId: string; contract?: string }[]): WatchView {
+export function staticWatch(entries: { address: string; contract?: string }[]): WatchView {
   const map = new Map<string, WatchEntry>(
     entries.map((e) => [e.address.toLowerCase(), { address: e.address, contract: e.contract ?? null, watchUntil: null, derivationIndex: 0 }]),
   );

@@ -54,9 +54,9 @@ afterAll(async () => anvil?.stop());
 
 const watch = () =>
   staticWatch([
-    { address: native, tradeId: "trd_native" },
-    { address: tokenDest, tradeId: "trd_token", contract: usdtAddr },
-    { address: rejecter, tradeId: "trd_rejecter" },
+    { address: native },
+    { address: tokenDest, contract: usdtAddr },
+    { address: rejecter },
   ]);
 
 async function processWith(url: string, byHash: boolean) {
