@@ -92,39 +92,7 @@ export function createPayouts(common: {
   const logger = common.logger.child({ component: "payouts", provider: provider.name });
   const ac = new AbortController();
   let loops: Promise<void>[] = [];
-  const wakers = new Set<{ wake: () => void }>();
   let unlisten: (() => Promise<void>) | undefined;
-
-  /**
-   * Runs `round` again at once while it finds work or news arrived during it (a NOTIFY on
-   * ponte_payouts), else after intervalMs or at the next NOTIFY.
-   */
-  async function runLoop(round: () => Promise<number>): Promise<void> {
-    let poked = false;
-    let resolveSleep: (() => void) | undefined;
-    const waker = {
-      wake: () => {
-        poked = true;
-        resolveSleep?.();
-      },
-    };
-    wakers.add(waker);
-    try {
-      while (!ac.signal.aborted) {
-        poked = false;
-        const done = await round();
-        metrics.workerRuns.inc({ worker: "payouts", result: "ok" });
-        if (done > 0 || poked) continue;
-        await new Promise<void>((resolve) => {
-          resolveSleep = resolve;
-          void delay(o.intervalMs, ac.signal).then(resolve);
-        });
-        resolveSleep = undefined;
-      }
-    } finally {
-      wakers.delete(waker);
-    }
-  }
 
   const nextCheck = (checks: number): number => o.checkScheduleMs[Math.min(checks, o.checkScheduleMs.length - 1)]!;
   const reviewAfterSecs = o.reviewAfterMs / 1000;
@@ -168,31 +136,49 @@ export function createPayouts(common: {
     }
   }
 
+  /** Trades whose preparation failed (the DICT unreachable for their key): not tried again before the time given. */
+  const retryAt = new Map<string, number>();
+  function backedOff(): string[] {
+    const now = Date.now();
+    for (const [id, at] of retryAt) if (at <= now) retryAt.delete(id);
+    return [...retryAt.keys()];
+  }
+
   /**
    * PAYMENT_CONFIRMED → checks → a committed payout row (PAYOUT_PENDING), or MANUAL_REVIEW.
-   * Trades in `skip` failed earlier in this pass and wait for the next one, so one trade that
-   * cannot be prepared (the DICT unreachable for its key) does not hold up the others.
+   * Returns the new payout's id once its row and key are committed. A trade that cannot be
+   * prepared (the DICT unreachable for its key) waits intervalMs, so it does not hold up the others.
    */
-  async function prepareOne(skip: Set<string>): Promise<"none" | "done" | "failed"> {
+  async function prepareOne(): Promise<"none" | "done" | "failed" | { payoutId: string }> {
     let tradeId: string | undefined;
     try {
       return await sql.begin(async (tx) => {
-        const [row] = await tx<TradeRow[]>`
-          SELECT * FROM instant_trades WHERE status = 'PAYMENT_CONFIRMED' AND id <> ALL(${[...skip]}::text[])
-           ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED`;
+        const [row] = await tx<(TradeRow & { bank_pix_key: string | null })[]>`
+          SELECT t.*, b.pix_key AS bank_pix_key FROM instant_trades t LEFT JOIN user_bank_data b ON b.user_id = t.user_id
+           WHERE t.status = 'PAYMENT_CONFIRMED' AND t.id <> ALL(${backedOff()}::text[])
+           ORDER BY t.updated_at LIMIT 1 FOR UPDATE OF t SKIP LOCKED`;
         if (!row) return "none";
         const trade = tradeFromRow(row);
         tradeId = trade.id;
-        const [existing] = await tx<{ id: string; status: PayoutStatus }[]>`
-          SELECT id, status FROM payouts WHERE trade_id = ${trade.id} AND status <> 'FAILED'`;
+        // The DICT lookup (an HTTP call) runs while the rows below are read. Its answer is only
+        // used for the key the locked bank row holds, and only after every check has passed.
+        const early = row.bank_pix_key === null ? undefined : settled(provider.resolveKey(row.bank_pix_key));
+        // One round trip. Pipelined statements run in order, so the seller's bank row is locked
+        // before the day's total is read: that lock serialises payouts per seller across replicas,
+        // and the daily maximum below is checked against every payout already committed.
+        const [[existing], [bank], [today]] = await Promise.all([
+          tx<{ id: string; status: PayoutStatus }[]>`
+            SELECT id, status FROM payouts WHERE trade_id = ${trade.id} AND status <> 'FAILED'`,
+          tx<{ key_type: string; pix_key: string; holder_document: string; holder_name: string }[]>`
+            SELECT key_type, pix_key, holder_document, holder_name FROM user_bank_data WHERE user_id = ${trade.userId} FOR UPDATE`,
+          tx<{ total: string }[]>`
+            SELECT COALESCE(sum(amount_centavos), 0)::text AS total FROM payouts
+             WHERE user_id = ${trade.userId} AND status <> 'FAILED' AND created_at >= date_trunc('day', now())`,
+        ]);
         if (existing) {
           await resumeExisting(tx, trade, existing);
           return "done";
         }
-        // Locking the seller's bank row serialises payouts per seller across replicas, so the
-        // daily maximum below is checked against every payout already committed.
-        const [bank] = await tx<{ key_type: string; pix_key: string; holder_document: string; holder_name: string }[]>`
-          SELECT key_type, pix_key, holder_document, holder_name FROM user_bank_data WHERE user_id = ${trade.userId} FOR UPDATE`;
         if (!bank) {
           await review(tx, trade, "the seller has no PIX key registered", { check: "no_pix_key" });
           return "done";
@@ -206,9 +192,6 @@ export function createPayouts(common: {
           await review(tx, trade, `payout above the per-payout maximum of R$ ${formatBrl(o.maxCentavos)}`, { check: "payout_max", amount: amount.toString() });
           return "done";
         }
-        const [today] = await tx<{ total: string }[]>`
-          SELECT COALESCE(sum(amount_centavos), 0)::text AS total FROM payouts
-           WHERE user_id = ${trade.userId} AND status <> 'FAILED' AND created_at >= date_trunc('day', now())`;
         if (BigInt(today!.total) + amount > o.dailyMaxCentavos) {
           await review(tx, trade, "payout above the seller's daily payout maximum", { check: "daily_max", amount: amount.toString() });
           return "done";
@@ -219,7 +202,8 @@ export function createPayouts(common: {
         }
         let owner: KeyOwner;
         try {
-          owner = await provider.resolveKey(bank.pix_key);
+          // The key changed between the two reads: look up the one now locked.
+          owner = await (early && row.bank_pix_key === bank.pix_key ? early : settled(provider.resolveKey(bank.pix_key))).result();
         } catch (err) {
           if (err instanceof PonteError && err.code === "PIX_KEY_NOT_FOUND") {
             await review(tx, trade, "the PIX key is not registered at any bank", { check: "key_not_found" });
@@ -233,27 +217,30 @@ export function createPayouts(common: {
         }
         const id = newId("payout");
         const key = id.replace(/^pay_/, "ponte_");
-        await tx`INSERT INTO payouts (id, trade_id, user_id, idempotency_key, provider, status, amount_centavos, key_type, pix_key,
-                                      holder_document, holder_name, key_owner, bank_code)
-                 VALUES (${id}, ${trade.id}, ${trade.userId}, ${key}, ${provider.name}, 'PENDING', ${amount.toString()},
-                         ${bank.key_type}, ${bank.pix_key}, ${bank.holder_document}, ${bank.holder_name},
-                         ${tx.json(owner as never)}, ${owner.ispb})`;
-        await transition(tx, common.transitions, {
-          tradeId: trade.id,
-          from: "PAYMENT_CONFIRMED",
-          to: "PAYOUT_PENDING",
-          actor,
-          reason: "payout created",
-          data: { payout_id: id, amount_centavos: amount.toString() },
-        });
-        await tx`SELECT pg_notify('ponte_payouts', '')`;
+        // Sent together with the transition's statements (pipelined, run in order): a failed
+        // INSERT aborts the transaction, and its error is the first to reject.
+        await Promise.all([
+          tx`INSERT INTO payouts (id, trade_id, user_id, idempotency_key, provider, status, amount_centavos, key_type, pix_key,
+                                  holder_document, holder_name, key_owner, bank_code)
+             VALUES (${id}, ${trade.id}, ${trade.userId}, ${key}, ${provider.name}, 'PENDING', ${amount.toString()},
+                     ${bank.key_type}, ${bank.pix_key}, ${bank.holder_document}, ${bank.holder_name},
+                     ${tx.json(owner as never)}, ${owner.ispb})`.execute(),
+          transition(tx, common.transitions, {
+            tradeId: trade.id,
+            from: "PAYMENT_CONFIRMED",
+            to: "PAYOUT_PENDING",
+            actor,
+            reason: "payout created",
+            data: { payout_id: id, amount_centavos: amount.toString() },
+          }),
+        ]);
         metrics.payouts.inc({ status: "PENDING" });
         logger.info({ trade_id: trade.id, payout_id: id, amount_centavos: amount.toString() }, "Payout created");
-        return "done";
+        return { payoutId: id };
       });
     } catch (err) {
       if (tradeId === undefined) throw err;
-      skip.add(tradeId);
+      retryAt.set(tradeId, Date.now() + o.intervalMs);
       metrics.workerRuns.inc({ worker: "payout_prepare", result: "error" });
       logger.error({ err, trade_id: tradeId }, "Payout preparation failed; will retry");
       return "failed";
@@ -341,7 +328,8 @@ export function createPayouts(common: {
   async function submit(tx: Tx, p: PayoutRow): Promise<void> {
     const log = logger.child({ trade_id: p.trade_id, payout_id: p.id });
     // Rolled back with everything else if the call never happens; the reconciliation day is by it.
-    await tx`UPDATE payouts SET submitted_at = COALESCE(submitted_at, now()) WHERE id = ${p.id}`;
+    // (A fresh payout's claim has set it already.)
+    if (p.submitted_at === null) await tx`UPDATE payouts SET submitted_at = now() WHERE id = ${p.id}`;
     crashPoint("payout.before_call");
     let r: ProviderPayout;
     try {
@@ -423,17 +411,32 @@ export function createPayouts(common: {
     return p;
   }
 
+  /**
+   * A payout just prepared, unless another worker has taken it (or already sent it) meanwhile;
+   * marked submitted in the same statement, to save a round trip before the call.
+   */
+  async function claimFresh(tx: Tx, id: string): Promise<PayoutRow | undefined> {
+    const [p] = await tx<PayoutRow[]>`
+      UPDATE payouts p SET submitted_at = now()
+       WHERE p.id = (SELECT id FROM payouts WHERE id = ${id} AND status = 'PENDING' AND submitted_at IS NULL FOR UPDATE SKIP LOCKED)
+      RETURNING ${claimColumns(tx)}`;
+    return p;
+  }
+
   /** Webhooks received before the claim are answered by the read made under it. */
   const markHandled = (db: Sql | Tx, p: PayoutRow) =>
     db`UPDATE webhook_events SET handled_at = now()
         WHERE provider = ${provider.name} AND our_key = ${p.idempotency_key} AND handled_at IS NULL AND received_at < ${p.claimed_at}`;
 
-  /** One payout that is due or named by a webhook: submit it, or ask the provider where it stands. */
-  async function submitOne(): Promise<boolean> {
+  /**
+   * One payout that is due or named by a webhook (or the one given, just prepared): submit it,
+   * or ask the provider where it stands.
+   */
+  async function submitOne(freshId?: string): Promise<boolean> {
     let claimed: PayoutRow | undefined;
     try {
       return await sql.begin(async (tx) => {
-        const p = (await claimHinted(tx)) ?? (await claimDue(tx));
+        const p = freshId === undefined ? ((await claimHinted(tx)) ?? (await claimDue(tx))) : await claimFresh(tx, freshId);
         if (!p) return false;
         claimed = p;
         if (p.status === "PENDING") await submit(tx, p);
@@ -458,36 +461,48 @@ export function createPayouts(common: {
     }
   }
 
-  async function drain(fn: () => Promise<boolean>, name: string, limit = o.batchSize): Promise<number> {
-    let n = 0;
-    while (n < limit && !ac.signal.aborted) {
-      try {
-        if (!(await fn())) break;
-        n++;
-      } catch (err) {
-        metrics.workerRuns.inc({ worker: name, result: "error" });
-        logger.error({ err, worker: name }, "Payout step failed; will retry");
-        break;
-      }
+  /**
+   * One unit of work. A confirmed trade is prepared and its fresh payout submitted in the same
+   * turn: the row and key are committed first, so a crash in between leaves a PENDING payout that
+   * any worker submits under that same key. Else one payout that is due or named by a webhook.
+   */
+  async function step(): Promise<boolean> {
+    const prepared = await prepareOne();
+    if (typeof prepared === "object") {
+      crashPoint("payout.after_prepare");
+      await submitOne(prepared.payoutId);
+      return true;
     }
-    return n;
+    return prepared !== "none" || (await submitOne());
   }
 
-  /** Prepares confirmed trades; those that fail wait for the next round (skip is shared by a round's preparers). */
-  async function drainPrepare(skip = new Set<string>(), limit = o.batchSize): Promise<number> {
-    let n = 0;
-    while (n + skip.size < limit && !ac.signal.aborted) {
+  // Idle workers wait here. News (a NOTIFY on ponte_payouts, the poll) wakes one; a worker that
+  // found work wakes one more, so a burst spreads over the workers while an idle replica costs
+  // one worker's queries per wake-up.
+  const idle: (() => void)[] = [];
+  let news = 0;
+  function wake(): void {
+    news++;
+    idle.shift()?.();
+  }
+
+  async function worker(): Promise<void> {
+    while (!ac.signal.aborted) {
+      const seen = news;
+      let worked: boolean;
       try {
-        const r = await prepareOne(skip);
-        if (r === "none") break;
-        if (r === "done") n++;
+        worked = await step();
+        metrics.workerRuns.inc({ worker: "payouts", result: "ok" });
       } catch (err) {
-        metrics.workerRuns.inc({ worker: "payout_prepare", result: "error" });
-        logger.error({ err, worker: "payout_prepare" }, "Payout step failed; will retry");
-        break;
+        metrics.workerRuns.inc({ worker: "payouts", result: "error" });
+        logger.error({ err }, "Payout step failed; will retry");
+        await delay(o.intervalMs, ac.signal);
+        continue;
       }
+      if (worked) idle.shift()?.();
+      // News that came while this step looked is looked at again rather than slept through.
+      else if (news === seen && !ac.signal.aborted) await new Promise<void>((resolve) => idle.push(resolve));
     }
-    return n;
   }
 
   /**
@@ -518,8 +533,12 @@ export function createPayouts(common: {
   }
 
   const self = {
-    prepareOnce: () => drainPrepare(),
-    submitOnce: () => drain(submitOne, "payout_submit"),
+    /** Steps until there is nothing to do or `limit` are done: what the workers of start() do, once. */
+    async runOnce(limit = o.batchSize): Promise<number> {
+      let n = 0;
+      while (n < limit && !ac.signal.aborted && (await step())) n++;
+      return n;
+    },
 
     /**
      * A provider webhook, verified on its raw body and de-duplicated by event id. It is only a
@@ -604,45 +623,46 @@ export function createPayouts(common: {
 
     start() {
       void sql
-        .listen("ponte_payouts", () => {
-          for (const w of wakers) w.wake();
-        })
+        .listen("ponte_payouts", wake)
         .then((l) => {
           unlisten = l.unlisten;
         })
         .catch((err: unknown) => logger.warn({ err }, "LISTEN ponte_payouts failed; polling only"));
-      // Preparing and submitting run side by side, so a payout committed by a preparer is
-      // submitted at once (its NOTIFY wakes the submitters) rather than after a whole batch.
-      let lastReconcileCheck = 0;
-      // Each round first looks for one item; only when there is work do the parallel workers
-      // start, so an idle replica costs a query or two per interval.
-      const sum = (n: number[]) => n.reduce((x, y) => x + y, 0);
-      loops = [
-        runLoop(async () => {
-          const skip = new Set<string>();
-          const first = await drainPrepare(skip, 1);
-          if (first === 0 && skip.size === 0) return 0;
-          return first + sum(await Promise.all(Array.from({ length: Math.max(1, Math.ceil(o.concurrency / 2)) }, () => drainPrepare(skip))));
-        }),
-        runLoop(async () => {
-          let n = await drain(submitOne, "payout_submit", 1);
-          if (n > 0) n += sum(await Promise.all(Array.from({ length: o.concurrency }, () => drain(submitOne, "payout_submit"))));
-          if (Date.now() - lastReconcileCheck >= Math.max(o.intervalMs, 1_000)) {
-            lastReconcileCheck = Date.now();
-            await reconcileIfDue().catch((err: unknown) => logger.error({ err }, "Reconciliation failed"));
+      loops = Array.from({ length: o.concurrency }, () => worker());
+      loops.push(
+        (async () => {
+          let lastReconcileCheck = 0;
+          while (!ac.signal.aborted) {
+            await delay(o.intervalMs, ac.signal);
+            wake();
+            if (Date.now() - lastReconcileCheck >= Math.max(o.intervalMs, 1_000)) {
+              lastReconcileCheck = Date.now();
+              await reconcileIfDue().catch((err: unknown) => logger.error({ err }, "Reconciliation failed"));
+            }
           }
-          return n;
-        }),
-      ];
+        })(),
+      );
     },
     async stop() {
       ac.abort();
-      for (const w of wakers) w.wake();
+      for (const resolve of idle.splice(0)) resolve();
       await Promise.all(loops);
       await unlisten?.().catch((err: unknown) => logger.warn({ err }, "UNLISTEN failed"));
     },
   };
   return self;
+}
+
+/** A call started ahead of need: its failure waits for whoever asks for the result, never unhandled. */
+function settled<T>(p: Promise<T>): { result: () => Promise<T> } {
+  const s = p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+  return {
+    result: async () => {
+      const r = await s;
+      if (!r.ok) throw r.error;
+      return r.value;
+    },
+  };
 }
 
 /** The DICT holder must be the seller: document (visible digits when masked) and, when masked, the name. */

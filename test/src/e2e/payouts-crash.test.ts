@@ -80,6 +80,19 @@ describe("the coordinator killed mid-payout, then restarted", () => {
     for (const r of atCrash.filter((x) => x.key)) expect(summary.byExternalId[r.key!]).toMatchObject({ transfers: 1, createAttempts: 1 });
   });
 
+  it("between the committed payout and the same turn's provider call: sent after the restart, once each, under its key", async () => {
+    const ids = await confirmThreeThenCrash("payout.after_prepare");
+    const atCrash = await state(ids);
+    expect(atCrash.flatMap((r) => r.transfers)).toEqual([]);
+    const prepared = atCrash.filter((r) => r.payout !== null);
+    expect(prepared.length).toBeGreaterThanOrEqual(1);
+    for (const r of prepared) expect([r.trade, r.payout]).toEqual(["PAYOUT_PENDING", "PENDING"]);
+
+    await restartCoordinator(rig, { PONTE_CRASH_AT: undefined });
+    const summary = await expectPaidOnce(rig, ids);
+    for (const r of prepared) expect(summary.byExternalId[r.key!]).toMatchObject({ transfers: 1, createAttempts: 1 });
+  });
+
   it("after the call, before its answer was recorded: the repeat under the same key finds the transfer", async () => {
     const ids = await confirmThreeThenCrash("payout.after_call");
     const atCrash = await state(ids);
