@@ -41,7 +41,8 @@ const Env = z.object({
   NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default("PONTE_TRADES"),
   NATS_SUBJECT_PREFIX: z.string().regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/).default("ponte.trade"),
   NATS_DUPLICATE_WINDOW_MS: env.int(120_000, 1_000),
-  OUTBOX_BATCH_SIZE: env.int(200, 1),
+  // Events published (and their acks awaited) per relay transaction: a batched report makes 200.
+  OUTBOX_BATCH_SIZE: env.int(1_000, 1),
   OUTBOX_POLL_MS: env.int(1_000, 10),
   GRPC_HOST: z.string().default("0.0.0.0"),
   GRPC_PORT: env.port(50051),
