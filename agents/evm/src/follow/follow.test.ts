@@ -45,10 +45,12 @@ const start = async (o: Parameters<typeof anvilConfig>[2] = {}, id?: string) => 
 };
 const sendEth = (to: string, eth: string) => mined(anvil.wallet(0).sendTransaction({ to, value: parseEther(eth) }));
 const sendUsdt = (to: string, units: bigint) => mined(usdt.getFunction("transfer")(to, units));
-const tokenRef = async (hash: string) => {
-  const r = await anvil.provider.getTransactionReceipt(hash);
-  return `${hash}:${r!.logs[0]!.index}`;
-};
+/** The tx_ref of a token transfer's log, once the transfer is mined (anvil mines a sent one a moment later). */
+const tokenRef = (hash: string): Promise<string> =>
+  eventually(async () => {
+    const r = await anvil.provider.getTransactionReceipt(hash);
+    return r ? `${hash}:${r.logs[0]!.index}` : false;
+  }) as Promise<string>;
 const poolSize = async () => (await pool(tc.sql)).length;
 /** A trade on the next pool address, once the agent watches it. */
 const trade = async (agent: TestAgent, o: Parameters<typeof createTrade>[1]) => {
