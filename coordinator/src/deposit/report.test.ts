@@ -211,4 +211,12 @@ describe("deposits reported by an agent", () => {
     expect(await history(t)).toEqual(["DEPOSIT_DETECTED"]);
     expect((await status(other)).status).toBe("PENDING");
   });
+
+  it("leaves a custodial sell alone: its transfer moves it, not the blocks", async () => {
+    const t = await insertTrade(db.sql, { status: "DEPOSIT_DETECTED" });
+    await db.sql`UPDATE instant_trades SET source = 'custodial' WHERE id = ${t}`;
+    await mine([], 3);
+    expect((await status(t)).status).toBe("DEPOSIT_DETECTED");
+    expect(await history(t)).toEqual([]);
+  });
 });

@@ -92,7 +92,8 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
   /**
    * Marks SEEN deposits final by the agent's rule; returns the trades a new block can move
    * without a new deposit: those with a deposit detected, waiting for confirmations (or for
-   * their deadline, short). A PENDING trade moves only on a deposit, which touches it anyway.
+   * their deadline, short). A PENDING trade moves only on a deposit, which touches it anyway; a
+   * custodial sell has no deposits, its transfer moves it (transfer/index.ts).
    */
   async function pendingTrades(tx: Tx, network: string, finalized: bigint): Promise<string[]> {
     const rows = await tx<{ id: string }[]>`
@@ -100,7 +101,7 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
         UPDATE deposits SET status = 'CONFIRMED', updated_at = now()
          WHERE network = ${network} AND status = 'SEEN' AND block_height <= ${finalized.toString()}
       )
-      SELECT id FROM instant_trades WHERE status = 'DEPOSIT_DETECTED' AND network = ${network}`;
+      SELECT id FROM instant_trades WHERE status = 'DEPOSIT_DETECTED' AND network = ${network} AND source = 'deposit'`;
     return rows.map((r) => r.id);
   }
 
