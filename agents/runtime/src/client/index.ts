@@ -8,6 +8,7 @@ import type {
   CursorState,
   DerivedAddress,
   LeaseGrant,
+  Deposit,
   MempoolDeposit,
   PoolStatus,
   ProcessedBlock,
@@ -179,22 +180,9 @@ export function createCoordinatorClient(o: {
     async reportMempool(identity, report) {
       const res = await call<agentv1.MempoolReport, agentv1.ReportAck>(client.reportMempool, {
         identity: toIdentity(identity),
-        observations: report.deposits.map((d) => ({
-          txRef: d.txRef,
-          txHash: d.txHash,
-          address: d.address,
-          contract: d.contract ?? "",
-          amount: d.amount.toString(),
-          kind: agentv1.ObservationKind.OBSERVATION_KIND_DEPOSIT,
-          status: agentv1.ObservationStatus.OBSERVATION_STATUS_SEEN,
-          confirmations: 0,
-          commitment: agentv1.Commitment.COMMITMENT_UNSPECIFIED,
-          rbfSignaled: d.rbf,
-          fromAddress: d.from ?? "",
-          transferOrderId: "",
-          blockHeight: 0n,
-          blockHash: "",
-        })),
+        observations: report.deposits.map((d) =>
+          toObservation(d, { status: agentv1.ObservationStatus.OBSERVATION_STATUS_SEEN, confirmations: 0, rbf: d.rbf }),
+        ),
         droppedTxRefs: report.dropped,
       });
       return res.accepted;
@@ -348,6 +336,29 @@ const fromWatched = (w: agentv1.WatchedAddress): WatchRow => ({
  * Deposits go out as SEEN, or CONFIRMED when their block is already at or below the finalized
  * height (catch-up); the coordinator decides finality from finalized_height either way.
  */
+/** A deposit as the coordinator's observation; `block`: where it was mined (none: in the mempool). */
+function toObservation(
+  d: Deposit,
+  o: { status: agentv1.ObservationStatus; confirmations: number; rbf: boolean; block?: { height: bigint; hash: string } },
+): agentv1.Observation {
+  return {
+    txRef: d.txRef,
+    txHash: d.txHash,
+    address: d.address,
+    contract: d.contract ?? "",
+    amount: d.amount.toString(),
+    kind: agentv1.ObservationKind.OBSERVATION_KIND_DEPOSIT,
+    status: o.status,
+    confirmations: o.confirmations,
+    commitment: agentv1.Commitment.COMMITMENT_UNSPECIFIED,
+    rbfSignaled: o.rbf,
+    fromAddress: d.from ?? "",
+    transferOrderId: "",
+    blockHeight: o.block?.height ?? 0n,
+    blockHash: o.block?.hash ?? "",
+  };
+}
+
 export function toBlockReport(b: ProcessedBlock, head: BlockRef, finalizedHeight: bigint): agentv1.BlockReport {
   const confirmations = head.height >= b.height ? head.height - b.height + 1n : 0n;
   const final = b.height <= finalizedHeight;
@@ -357,21 +368,13 @@ export function toBlockReport(b: ProcessedBlock, head: BlockRef, finalizedHeight
     parentHash: b.parentHash,
     timeUnix: b.time,
     parentHeight: b.parentHeight ?? (b.height > 0n ? b.height - 1n : 0n),
-    observations: b.deposits.map((d) => ({
-      txRef: d.txRef,
-      txHash: d.txHash,
-      address: d.address,
-      contract: d.contract ?? "",
-      amount: d.amount.toString(),
-      kind: agentv1.ObservationKind.OBSERVATION_KIND_DEPOSIT,
-      status: final ? agentv1.ObservationStatus.OBSERVATION_STATUS_CONFIRMED : agentv1.ObservationStatus.OBSERVATION_STATUS_SEEN,
-      confirmations: Number(confirmations > UINT32_MAX ? UINT32_MAX : confirmations),
-      commitment: agentv1.Commitment.COMMITMENT_UNSPECIFIED,
-      rbfSignaled: false,
-      fromAddress: d.from ?? "",
-      transferOrderId: "",
-      blockHeight: b.height,
-      blockHash: b.hash,
-    })),
+    observations: b.deposits.map((d) =>
+      toObservation(d, {
+        status: final ? agentv1.ObservationStatus.OBSERVATION_STATUS_CONFIRMED : agentv1.ObservationStatus.OBSERVATION_STATUS_SEEN,
+        confirmations: Number(confirmations > UINT32_MAX ? UINT32_MAX : confirmations),
+        rbf: false,
+        block: b,
+      }),
+    ),
   };
 }
