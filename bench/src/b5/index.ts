@@ -1,17 +1,16 @@
 import { AGENT_MNEMONIC } from "@ponte/agent-evm/testing";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Interface } from "ethers";
 import { cpuMeter } from "../core/cpu.js";
 import { profileArgs, startChild } from "../core/proc.js";
 import { compare, le, percentile, type Benchmark, type Row } from "../core/result.js";
-import { startAnvilNode } from "../infra/anvil.js";
 import { insertTrades, stockPool, type TradeSpec } from "../infra/fixtures.js";
 import { ANVIL_CONFIG, EVM_AGENT_MAIN, script, TEST_TOKEN } from "../infra/paths.js";
 import { startCoordinator } from "../infra/ponte.js";
-import { connect, freshDatabase } from "../infra/postgres.js";
+import { withAnvilRig } from "../infra/rig.js";
 
 const NATIVE = 10_000_000_000_000_000n;
 const TOKEN = 100_000_000n;
@@ -28,18 +27,10 @@ export const b5: Benchmark = {
   id: "B5",
   title: "detection latency",
   async run(ctx) {
-    const logDir = join(ctx.cacheDir, "logs");
-    // Config files of this run only (a smoke run inside `npm test` may run beside a full one).
-    mkdirSync(ctx.cacheDir, { recursive: true });
-    const workDir = mkdtempSync(join(ctx.cacheDir, "run-b5-"));
     const blocks = ctx.smoke ? 10 : 200;
     const intervalMs = ctx.smoke ? 200 : 1000;
     const mode = ctx.smoke ? "smoke" : "full";
-    const anvil = await startAnvilNode({ args: ["--no-mining"], logDir });
-    const db = await freshDatabase();
-    const sql = connect(db.url, 2);
-    const stops: (() => Promise<unknown>)[] = [];
-    try {
+    return withAnvilRig(ctx, "b5", 2, async ({ logDir, workDir, anvil, db, sql, stops }) => {
       // The token, and balances for the senders.
       const artifact = JSON.parse(readFileSync(TEST_TOKEN, "utf8")) as { abi: unknown[]; bytecode: string };
       const token = new Interface(artifact.abi as never);
@@ -221,12 +212,6 @@ export const b5: Benchmark = {
       }
       if (missed.ours || missed.baseline) ctx.log(`B5: undetected deposits: ours ${missed.ours}, baseline ${missed.baseline}`);
       return rows;
-    } finally {
-      for (const s of stops) await s().catch(() => {});
-      await anvil.stop();
-      rmSync(workDir, { recursive: true, force: true });
-      await sql.end();
-      await db.drop();
-    }
+    });
   },
 };

@@ -1,17 +1,15 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cpuMeter } from "../core/cpu.js";
 import { startChild } from "../core/proc.js";
 import { absMax, compare, le, percentile, type Benchmark, type Row } from "../core/result.js";
 import { startEvmAgent, waitFollowing } from "../infra/agent.js";
-import { startAnvilNode } from "../infra/anvil.js";
 import { depositChain, randomAddress, type PlannedDeposit } from "../infra/deposits.js";
 import { insertTrades, stockPool } from "../infra/fixtures.js";
 import { script } from "../infra/paths.js";
 import { cpfOf, PROJECT_ID, seedSellers, startPixProvider, transfersByTag } from "../infra/payouts.js";
 import { startCoordinator, startGateway, type RunningCoordinator } from "../infra/ponte.js";
-import { connect, freshDatabase } from "../infra/postgres.js";
+import { withAnvilRig } from "../infra/rig.js";
 
 const pooledOf = (xs: { ms: number }[], p: number) => percentile(xs.map((x) => x.ms).sort((a, b) => a - b), p);
 
@@ -31,17 +29,10 @@ export const b6: Benchmark = {
   id: "B6",
   title: "confirmation → PIX",
   async run(ctx) {
-    const logDir = join(ctx.cacheDir, "logs");
-    mkdirSync(ctx.cacheDir, { recursive: true });
-    const workDir = mkdtempSync(join(ctx.cacheDir, "run-b6-"));
     const trades = ctx.smoke ? 8 : 500;
     const intervalMs = ctx.smoke ? 250 : 1000;
     const mode = ctx.smoke ? "smoke" : "full";
-    const anvil = await startAnvilNode({ args: ["--no-mining"], logDir });
-    const db = await freshDatabase();
-    const sql = connect(db.url, 2);
-    const stops: (() => Promise<unknown>)[] = [];
-    try {
+    return withAnvilRig(ctx, "b6", 2, async ({ logDir, workDir, anvil, db, sql, stops }) => {
       const chain = await depositChain(anvil);
       // 1–3 deposits per block, native and token alternating, one trade each.
       const plan: (PlannedDeposit & { block: number })[] = [];
@@ -236,12 +227,6 @@ export const b6: Benchmark = {
         }),
       );
       return rows;
-    } finally {
-      for (const s of stops) await s().catch(() => {});
-      await anvil.stop();
-      rmSync(workDir, { recursive: true, force: true });
-      await sql.end();
-      await db.drop();
-    }
+    });
   },
 };

@@ -1,15 +1,12 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { cpuMeter } from "../core/cpu.js";
 import { absMax, compare, le, percentile, type Benchmark, type Row } from "../core/result.js";
 import { startEvmAgent, waitFollowing } from "../infra/agent.js";
-import { startAnvilNode } from "../infra/anvil.js";
 import { depositChain, randomAddress, type PlannedDeposit } from "../infra/deposits.js";
 import { insertTrades, stockPool } from "../infra/fixtures.js";
 import { seedSellers, startPixProvider, transfersByTag } from "../infra/payouts.js";
 import { startCoordinator } from "../infra/ponte.js";
-import { connect, freshDatabase } from "../infra/postgres.js";
+import { withAnvilRig } from "../infra/rig.js";
 
 /** Reorgs go 1–5 blocks deep; the agent's finality rule is one more, so no orphaned deposit is ever final. */
 const MAX_DEPTH = 5;
@@ -38,16 +35,9 @@ export const b7: Benchmark = {
   id: "B7",
   title: "reorg handling",
   async run(ctx) {
-    const logDir = join(ctx.cacheDir, "logs");
-    mkdirSync(ctx.cacheDir, { recursive: true });
-    const workDir = mkdtempSync(join(ctx.cacheDir, "run-b7-"));
     const reorgs = ctx.smoke ? 4 : 200;
     const mode = ctx.smoke ? "smoke" : "full";
-    const anvil = await startAnvilNode({ args: ["--no-mining"], logDir });
-    const db = await freshDatabase();
-    const sql = connect(db.url, 3);
-    const stops: (() => Promise<unknown>)[] = [];
-    try {
+    return withAnvilRig(ctx, "b7", 3, async ({ logDir, workDir, anvil, db, sql, stops }) => {
       const chain = await depositChain(anvil);
       const plan = Array.from({ length: reorgs }, (_, i) => ({
         address: randomAddress(),
@@ -248,12 +238,6 @@ export const b7: Benchmark = {
         }),
       );
       return rows;
-    } finally {
-      for (const s of stops) await s().catch(() => {});
-      await anvil.stop();
-      rmSync(workDir, { recursive: true, force: true });
-      await sql.end();
-      await db.drop();
-    }
+    });
   },
 };

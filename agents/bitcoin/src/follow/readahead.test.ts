@@ -148,25 +148,35 @@ async function expectActiveChain(stored: Map<bigint, ProcessedBlock>, from: bigi
 
 const reported = (events: Event[]) => events.flatMap((e) => (e.kind === "report" ? e.blocks : []));
 
+/**
+ * 20 blocks with deposits, followed from their first; inside report number `during`, once block
+ * `readAhead` (an index into them) has been read ahead, the chain is replaced from block
+ * `invalidate` by `mine` new ones. Returns once the follower's cursor is the new tip, with the
+ * chain its reports built checked against the node's.
+ */
+async function reorgDuringReport(o: { during: number; readAhead: number; invalidate: number; mine: number }) {
+  const from = BigInt(await node.height()) + 1n;
+  const old = await mineWithDeposits(20);
+  const f = follow(from, async (n, reads) => {
+    if (n !== o.during) return;
+    await eventually(() => expect(reads).toContain(old[o.readAhead]), { timeout: 10_000 });
+    await node.rpc("invalidateblock", [old[o.invalidate]]);
+    await node.mine(o.mine);
+  });
+  try {
+    await eventually(async () => expect(f.cursor()?.hash).toBe(await node.rpc<string>("getbestblockhash")), { timeout: 30_000, interval: 100 });
+  } finally {
+    await f.stop();
+  }
+  await expectActiveChain(replay(f.events, from), from);
+  return { from, old, f };
+}
+
 describe("UTXO follower read-ahead on litecoind regtest", () => {
   it("a reorg above the cursor while the next batch is read ahead: the read-ahead is dropped, every block reported once", async () => {
-    const from = BigInt(await node.height()) + 1n;
-    const old = await mineWithDeposits(20);
     // Inside the first report (blocks from..from+4): the next batch has been read ahead; then its
     // third block and everything above it leave the chain for a longer one.
-    const f = follow(from, async (n, reads) => {
-      if (n !== 1) return;
-      await eventually(() => expect(reads).toContain(old[9]), { timeout: 10_000 });
-      await node.rpc("invalidateblock", [old[7]]);
-      await node.mine(20);
-    });
-    try {
-      await eventually(async () => expect(f.cursor()?.hash).toBe(await node.rpc<string>("getbestblockhash")), { timeout: 30_000, interval: 100 });
-    } finally {
-      await f.stop();
-    }
-    const stored = replay(f.events, from);
-    await expectActiveChain(stored, from);
+    const { old, f } = await reorgDuringReport({ during: 1, readAhead: 9, invalidate: 7, mine: 20 });
     expect(f.events.some((e) => e.kind === "reorg")).toBe(false);
     const blocks = reported(f.events);
     expect(new Set(blocks.map((b) => b.hash)).size).toBe(blocks.length);
@@ -178,23 +188,9 @@ describe("UTXO follower read-ahead on litecoind regtest", () => {
   }, 90_000);
 
   it("a reorg below the cursor while the next batch is read ahead: one reorg report, then the new chain from the ancestor", async () => {
-    const from = BigInt(await node.height()) + 1n;
-    const old = await mineWithDeposits(20);
     // Inside the second report (from+5..from+9): the batch after it has been read ahead; then the
     // chain is replaced from from+3, below the cursor (from+4) and under the batch being reported.
-    const f = follow(from, async (n, reads) => {
-      if (n !== 2) return;
-      await eventually(() => expect(reads).toContain(old[14]), { timeout: 10_000 });
-      await node.rpc("invalidateblock", [old[3]]);
-      await node.mine(25);
-    });
-    try {
-      await eventually(async () => expect(f.cursor()?.hash).toBe(await node.rpc<string>("getbestblockhash")), { timeout: 30_000, interval: 100 });
-    } finally {
-      await f.stop();
-    }
-    const stored = replay(f.events, from);
-    await expectActiveChain(stored, from);
+    const { from, old, f } = await reorgDuringReport({ during: 2, readAhead: 14, invalidate: 3, mine: 25 });
     const reorgs = f.events.flatMap((e) => (e.kind === "reorg" ? [e.notice] : []));
     expect(reorgs).toHaveLength(1);
     const orphanedBlocks = reported(f.events).filter((b) => old.indexOf(b.hash) >= 3);
