@@ -3,7 +3,7 @@ import { createShutdown, PonteError, serveMetrics, type Logger, type Shutdown } 
 import { agentv1, tradev1 } from "@ponte/proto";
 import type { Server as HttpServer } from "node:http";
 import type { CoordinatorConfig } from "./config.js";
-import { createSql, migrate, type Sql } from "./db/index.js";
+import { createDatabasePing, createSql, migrate, type Sql } from "./db/index.js";
 import { createExpiryWorker } from "./expiry/worker.js";
 import { evaluateTrade, type EvaluateContext } from "./deposit/evaluate.js";
 import { createDepositReporting } from "./deposit/report.js";
@@ -65,16 +65,13 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       tradeMaxCentavos: config.TRADE_MAX_BRL,
     },
   });
-  // Readiness: false (not an error) when the database does not answer, so callers can tell.
-  const ping = async (): Promise<boolean> => {
-    try {
-      await sql`SELECT 1`.execute();
-      return true;
-    } catch (err) {
-      logger.warn({ err }, "Database ping failed");
-      return false;
-    }
-  };
+  // Readiness: false (not an error) when the database does not answer in time, so callers can tell.
+  const databasePing = createDatabasePing(config.DATABASE_URL, {
+    timeoutMs: config.DATABASE_PING_TIMEOUT_MS,
+    onError: (err) => logger.warn({ err }, "Database ping failed"),
+  });
+  shutdown.onShutdown("postgres ping", () => databasePing.end());
+  const ping = () => databasePing.ping();
 
   const depositCtx: EvaluateContext = {
     registry,

@@ -37,6 +37,8 @@ const percent = (def: string) =>
 const Env = z.object({
   DATABASE_URL: z.string().url(),
   DATABASE_POOL_SIZE: env.int(10, 1),
+  // Below the gateway's READY_DEADLINE_MS (1 s), so /readyz says "database down", not "coordinator unavailable".
+  DATABASE_PING_TIMEOUT_MS: env.int(500, 10),
   NATS_URL: z.string().default("nats://127.0.0.1:4222"),
   NATS_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default("PONTE_TRADES"),
   NATS_SUBJECT_PREFIX: z.string().regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/).default("ponte.trade"),
