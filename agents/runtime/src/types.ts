@@ -61,12 +61,19 @@ export interface WatchEntry {
   derivationIndex: number;
 }
 
-/** A WatchEntry as the watch stream carries it: the deadline in epoch ms (NaN: none), no Date. */
-export interface WatchRow {
-  address: string;
-  contract: string | null;
-  watchUntilMs: number;
-  derivationIndex: number;
+/**
+ * Watched addresses as the watch stream carries them (agent.proto WatchBatch), in columns: entry i
+ * of each list belongs to address[i]; no object or Date per address.
+ */
+export interface WatchColumns {
+  address: string[];
+  /** The batch's distinct token contracts or mints. */
+  contracts: string[];
+  /** Per address: index into `contracts`; -1 for the native asset. */
+  contract: number[];
+  /** Per address: epoch ms after which the agent may stop watching (NaN: none). */
+  watchUntilMs: number[];
+  derivationIndex: number[];
 }
 
 export interface DerivedAddress {

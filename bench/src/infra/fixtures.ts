@@ -27,13 +27,16 @@ const idExpr = (prefix: string, tag: string) => `'${prefix}_${tag}' || lpad(to_h
 /**
  * `count` ETH trades on `network`, generated in SQL (fast for a million). Addresses are 40 hex
  * digits: the row number, then an md5 tail; `tag` (4 characters of 0-9a-f) keeps batches apart.
+ * Mixed case, as the EVM agent stores them (EIP-55 checksummed; these are not valid checksums,
+ * but an agent holds them the same way: keyed lower-case, spelled as stored).
  */
 export async function generateTrades(sql: Sql, o: { network: string; count: number; tag: string; amount?: bigint; firstIndex?: number }): Promise<void> {
   if (o.count === 0) return;
   if (!/^[0-9a-f]{4}$/.test(o.tag)) throw new Error("tag must be 4 hex digits");
   const amount = (o.amount ?? 10_000_000_000_000_000n).toString();
   const first = o.firstIndex ?? 1;
-  const addr = `'0x' || lpad(to_hex(i), 8, '0') || md5('${o.tag}' || ${lit(o.network)} || i)`;
+  const tail = `md5('${o.tag}' || ${lit(o.network)} || i)`;
+  const addr = `'0x' || lpad(to_hex(i), 8, '0') || upper(substr(${tail}, 1, 16)) || substr(${tail}, 17)`;
   await sql.begin(async (tx) => {
     await fastLoad(tx);
     await tx.unsafe(`

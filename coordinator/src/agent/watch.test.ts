@@ -3,7 +3,7 @@ import { eventually } from "@ponte/common/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { testDb } from "../_test/db.js";
 import { insertTrade } from "../_test/fixtures.js";
-import { streamWatchSet, type Watched } from "./watch.js";
+import { streamWatchSet, type WatchColumns } from "./watch.js";
 
 const logger = createLogger({ name: "watch-test", level: "silent" });
 let db: Awaited<ReturnType<typeof testDb>>;
@@ -28,7 +28,15 @@ async function watchedTrade(network: string, address: string, index: number, ago
   return tradeId;
 }
 
-type Update = { upsert: Watched[]; remove: string[]; snapshotComplete: boolean };
+type Update = { add: WatchColumns; remove: string[]; snapshotComplete: boolean };
+/** A batch's columns back as one object per address. */
+const rows = (c: WatchColumns) =>
+  c.address.map((address, i) => ({
+    address,
+    contract: c.contract[i]! < 0 ? null : c.contracts[c.contract[i]!],
+    watchUntilMs: c.watchUntilMs[i],
+    derivationIndex: c.derivationIndex[i],
+  }));
 function stream(network: string, onSend: (u: Update) => void = () => {}) {
   const updates: Update[] = [];
   const ac = new AbortController();
@@ -50,7 +58,7 @@ function stream(network: string, onSend: (u: Update) => void = () => {}) {
     ac.abort();
     await done;
   });
-  const sent = (address: string) => updates.flatMap((u) => u.upsert).filter((w) => w.address === address);
+  const sent = (address: string) => updates.flatMap((u) => rows(u.add)).filter((w) => w.address === address);
   const removed = (address: string) => updates.flatMap((u) => u.remove).filter((a) => a === address);
   return { updates, sent, removed };
 }
@@ -66,13 +74,14 @@ describe("watch stream (coordinator side)", () => {
     const s = stream(network);
     await eventually(() => s.updates.some((u) => u.snapshotComplete));
     expect(s.updates).toHaveLength(1);
-    expect(s.updates[0]!.upsert.map((w) => w.address).sort()).toEqual(["0xa1", "0xa2"]);
-    expect(s.sent("0xa1")[0]).toMatchObject({ tradeId: t1, contract: "", derivationIndex: 1 });
-    expect(s.sent("0xa1")[0]!.watchUntil).toBeInstanceOf(Date);
+    expect(s.updates[0]!.add.address.sort()).toEqual(["0xa1", "0xa2"]);
+    const [until] = await db.sql<{ ms: number }[]>`
+      SELECT (extract(epoch FROM monitoring_until) * 1000)::float8 AS ms FROM instant_trades WHERE id = ${t1}`;
+    expect(s.sent("0xa1")).toEqual([{ address: "0xa1", contract: null, watchUntilMs: until!.ms, derivationIndex: 1 }]);
 
-    const t3 = await watchedTrade(network, "0xa3", 3);
+    await watchedTrade(network, "0xa3", 3);
     await eventually(() => s.sent("0xa3").length === 1);
-    expect(s.sent("0xa3")[0]).toMatchObject({ tradeId: t3, derivationIndex: 3 });
+    expect(s.sent("0xa3")[0]).toMatchObject({ contract: null, derivationIndex: 3 });
     await eventually(() => s.removed("0xa1").length === 1, { timeout: 8_000 });
     // More polls (each NOTIFY wakes one): nothing is sent or removed twice.
     for (let i = 0; i < 3; i++) await db.sql`SELECT pg_notify('ponte_watch', ${network})`;
@@ -82,6 +91,22 @@ describe("watch stream (coordinator side)", () => {
     expect(s.updates.length).toBe(polls + 1);
     expect(["0xa1", "0xa2", "0xa3"].map((a) => s.sent(a).length)).toEqual([1, 1, 1]);
     expect(s.removed("0xa1")).toHaveLength(1);
+  });
+
+  it("sends each batch's token contracts once, indexed per address; native is -1", async () => {
+    const network = `watch-${process.pid}-${networks++}`;
+    const usdt = "0x00000000000000000000000000000000000000aa";
+    const usdc = "0x00000000000000000000000000000000000000bb";
+    for (const [i, contract] of [usdt, "", usdc, usdt].entries()) {
+      const t = await watchedTrade(network, `0xc${i}`, i, 3_600);
+      await db.sql`UPDATE instant_trades SET contract = ${contract} WHERE id = ${t}`;
+    }
+    const s = stream(network);
+    await eventually(() => s.updates.some((u) => u.snapshotComplete));
+    const [batch] = s.updates;
+    expect(batch!.add.contracts.sort()).toEqual([usdt, usdc]);
+    expect(["0xc0", "0xc1", "0xc2", "0xc3"].map((a) => s.sent(a)[0]!.contract)).toEqual([usdt, null, usdc, usdt]);
+    expect(["0xc0", "0xc1", "0xc2", "0xc3"].map((a) => s.sent(a)[0]!.derivationIndex)).toEqual([0, 1, 2, 3]);
   });
 
   // The first poll looked back from the snapshot's end: with a snapshot longer than the look-back

@@ -1,30 +1,76 @@
 import { delay, type Logger } from "@ponte/common";
 import type { Sql } from "../db/index.js";
 
-export interface Watched {
-  address: string;
-  tradeId: string;
-  contract: string;
-  watchUntil: Date;
-  derivationIndex: number;
+/**
+ * Watched addresses in columns, as agent.proto's WatchBatch carries them: entry i of each list
+ * belongs to address[i]. A million addresses stream at an agent's start; columns spare both ends
+ * an object and an ISO date string per address (bench/README.md, B8).
+ */
+export interface WatchColumns {
+  address: string[];
+  /** The batch's distinct token contracts or mints. */
+  contracts: string[];
+  /** Per address: index into `contracts`; -1 for the native asset. */
+  contract: number[];
+  /** Per address: epoch ms after which the agent may stop watching. */
+  watchUntilMs: number[];
+  derivationIndex: number[];
 }
 
 export interface WatchSink {
   /** Resolves when the transport can take more (backpressure): a snapshot is not buffered whole. */
-  send(update: { upsert: Watched[]; remove: string[]; snapshotComplete: boolean }): Promise<void>;
+  send(update: { add: WatchColumns; remove: string[]; snapshotComplete: boolean }): Promise<void>;
   readonly closed: boolean;
 }
 
 const CHUNK = 5_000;
+// Derivation indexes per snapshot query: at most this many rows wait in memory for a slow agent.
+const PAGE = 250_000;
 // A creation commits a moment after its assigned_at (the transaction's start); re-reading this
 // far back on every change closes that gap, and `recent` drops the repeats.
 const SLACK_SECONDS = 30;
 
-// The columns come out named as Watched's fields: the rows are sent as they are, no object per
-// row built after postgres' own.
+// Read as arrays (`.values()`), in this order, straight into the columns: no object per row, and
+// the deadline as float8 epoch ms (no Date). BIP32 indexes are below 2^31: int4, no BigInt per row.
+type Row = [address: string, contract: string, watchUntilMs: number, derivationIndex: number, recent: boolean];
 const COLUMNS = (sql: Sql) => sql`
-  d.address, d.trade_id AS "tradeId", t.contract, t.monitoring_until AS "watchUntil",
-  d.derivation_index::int4 AS "derivationIndex"`; // BIP32 indexes are below 2^31: no BigInt per row
+  d.address, t.contract, (extract(epoch FROM t.monitoring_until) * 1000)::float8, d.derivation_index::int4`;
+
+class ColumnsBuilder {
+  private cols = ColumnsBuilder.empty();
+  private readonly contractIndex = new Map<string, number>();
+
+  static empty(): WatchColumns {
+    return { address: [], contracts: [], contract: [], watchUntilMs: [], derivationIndex: [] };
+  }
+
+  get length(): number {
+    return this.cols.address.length;
+  }
+
+  push(address: string, contract: string, watchUntilMs: number, derivationIndex: number): void {
+    this.cols.address.push(address);
+    this.cols.contract.push(contract === "" ? -1 : this.intern(contract));
+    this.cols.watchUntilMs.push(watchUntilMs);
+    this.cols.derivationIndex.push(derivationIndex);
+  }
+
+  take(): WatchColumns {
+    const out = this.cols;
+    this.cols = ColumnsBuilder.empty();
+    this.contractIndex.clear();
+    return out;
+  }
+
+  private intern(contract: string): number {
+    let i = this.contractIndex.get(contract);
+    if (i === undefined) {
+      i = this.cols.contracts.push(contract) - 1;
+      this.contractIndex.set(contract, i);
+    }
+    return i;
+  }
+}
 
 /**
  * Streams a network's watch set — every deposit address whose trade is still monitored
@@ -52,27 +98,48 @@ export async function streamWatchSet(opts: {
   // addresses take seconds) is not in it, so the first poll must look back from here, not from
   // the snapshot's end.
   let lastPoll = new Date();
+  const started = performance.now();
   const since0 = new Date(lastPoll.getTime() - SLACK_SECONDS * 1000);
-  // One query read through a cursor, CHUNK rows per message: it used to be keyset pages of
-  // CHUNK (`ORDER BY address LIMIT`), each a fresh plan and sort (~135 ms a page at 1M
-  // addresses: 35 s for the snapshot; bench/README.md, B8). Order does not matter to the agent.
-  let pending: Watched[] | undefined;
-  const rows = sql<(Watched & { recent: boolean })[]>`
-    SELECT ${COLUMNS(sql)}, d.assigned_at >= ${since0} AS recent
-      FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
-     WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND t.monitoring_until > now()`.cursor(CHUNK);
-  for await (const chunk of rows) {
+  // Read in pages of derivation indexes, each one query streamed row by row (`forEach`), CHUNK
+  // rows per message. Not a cursor: Postgres runs a portal read in row batches without parallel
+  // workers, which made the read 2.4× slower at 100k addresses; not keyset pages of CHUNK either
+  // (a plan and sort each: 35 s at 1M). Pages bound what waits in the gRPC buffers for a slow
+  // agent: page k+1 is read while page k's messages drain, and page k+2 only once they have
+  // (bench/README.md, B8).
+  const [range] = await sql<{ lo: number | null; hi: number | null }[]>`
+    SELECT min(derivation_index)::int4 AS lo, max(derivation_index)::int4 AS hi
+      FROM deposit_addresses WHERE network = ${network} AND status = 'ASSIGNED'`;
+  const batch = new ColumnsBuilder();
+  // Held back one chunk, so the last message can say the snapshot is complete.
+  let pending: WatchColumns | undefined;
+  let sends: Promise<void>[] = [];
+  let draining: Promise<void>[] = [];
+  for (let from = range?.lo ?? 0, hi = range?.hi ?? -1; from <= hi; from += PAGE) {
     if (opts.signal.aborted || sink.closed) return;
-    for (const r of chunk) {
-      sentAddress.push(r.address);
-      sentUntil.push(r.watchUntil.getTime());
-      if (r.recent) recent.add(r.address);
-    }
-    // Held back one chunk, so the last message can say the snapshot is complete.
-    if (pending) await sink.send({ upsert: pending, remove: [], snapshotComplete: false });
-    pending = chunk;
+    const page = sql`
+      SELECT ${COLUMNS(sql)}, d.assigned_at >= ${since0}
+        FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
+       WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND t.monitoring_until > now()
+         AND d.derivation_index >= ${from} AND d.derivation_index < ${from + PAGE}`.values();
+    // postgres.js types `.values()` rows loosely.
+    await page.forEach((row) => {
+      const [address, contract, until, derivationIndex, isRecent] = row as unknown as Row;
+      batch.push(address, contract, until, derivationIndex);
+      sentAddress.push(address);
+      sentUntil.push(until);
+      if (isRecent) recent.add(address);
+      if (batch.length === CHUNK) {
+        if (pending) sends.push(sink.send({ add: pending, remove: [], snapshotComplete: false }));
+        pending = batch.take();
+      }
+    });
+    await Promise.all(draining);
+    [draining, sends] = [sends, []];
   }
-  await sink.send({ upsert: pending ?? [], remove: [], snapshotComplete: true });
+  await Promise.all(draining);
+  if (pending) await sink.send({ add: pending, remove: [], snapshotComplete: false });
+  await sink.send({ add: batch.take(), remove: [], snapshotComplete: true });
+  opts.logger.info({ network, addresses: sentAddress.length, ms: Math.round(performance.now() - started) }, "Watch snapshot sent");
 
   let dirty = false;
   let wake: (() => void) | undefined;
@@ -94,15 +161,17 @@ export async function streamWatchSet(opts: {
       if (opts.signal.aborted || sink.closed) break;
       const since = new Date(lastPoll.getTime() - SLACK_SECONDS * 1000);
       lastPoll = new Date();
-      const fresh = await sql<Watched[]>`
+      const fresh = (await sql`
         SELECT ${COLUMNS(sql)}
           FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
-         WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND d.assigned_at >= ${since} AND t.monitoring_until > now()`;
-      const upsert = fresh.filter((r) => !recent.has(r.address));
-      for (const w of upsert) {
-        recent.add(w.address);
-        sentAddress.push(w.address);
-        sentUntil.push(w.watchUntil.getTime());
+         WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND d.assigned_at >= ${since} AND t.monitoring_until > now()`
+        .values()) as unknown as Row[];
+      for (const [address, contract, until, derivationIndex] of fresh) {
+        if (recent.has(address)) continue;
+        recent.add(address);
+        batch.push(address, contract, until, derivationIndex);
+        sentAddress.push(address);
+        sentUntil.push(until);
       }
       const now = Date.now();
       // Walked in place, the last entry moved into each removed one's place.
@@ -119,7 +188,7 @@ export async function streamWatchSet(opts: {
         sentAddress.pop();
         sentUntil.pop();
       }
-      if (upsert.length > 0 || remove.length > 0) await sink.send({ upsert, remove, snapshotComplete: false });
+      if (batch.length > 0 || remove.length > 0) await sink.send({ add: batch.take(), remove, snapshotComplete: false });
     }
   } finally {
     await listener.unlisten().catch((err: unknown) => opts.logger.warn({ err }, "UNLISTEN failed"));

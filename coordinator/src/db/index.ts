@@ -13,7 +13,10 @@ export function createSql(url: string, opts: { max?: number; applicationName?: s
     // postgres.js's backoff grows 3^n/100 s up to 20 s, shared by the pool: after an outage the
     // coordinator would sit idle for up to 20 s. Capped at 2 s, it resumes within seconds.
     backoff: reconnectBackoff,
-    connection: { application_name: opts.applicationName ?? "ponte-coordinator" },
+    // JIT compiles a query plan costed above jit_above_cost: hundreds of ms for the watch snapshot
+    // and the metrics' counts, which run in tens (bench/README.md, B8). Short OLTP statements
+    // never gain from it.
+    connection: { application_name: opts.applicationName ?? "ponte-coordinator", jit: "off" },
   }) as unknown as Sql;
 }
 

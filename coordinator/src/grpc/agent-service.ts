@@ -102,17 +102,7 @@ export function agentServiceHandlers(common: {
               return closed || call.cancelled;
             },
             send: async (u) => {
-              const more = call.write({
-                upsert: u.upsert.map((w) => ({
-                  address: w.address,
-                  tradeId: w.tradeId,
-                  contract: w.contract,
-                  watchUntil: w.watchUntil.toISOString(),
-                  derivationIndex: w.derivationIndex,
-                })),
-                remove: u.remove,
-                snapshotComplete: u.snapshotComplete,
-              });
+              const more = call.write({ add: u.add, remove: u.remove, snapshotComplete: u.snapshotComplete });
               // A slow agent paces the snapshot's cursor instead of a million addresses queuing here.
               if (!more && !closed) await once(call, "drain", { signal: ac.signal }).catch(() => undefined);
             },

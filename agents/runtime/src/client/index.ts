@@ -1,6 +1,7 @@
 import { ChannelCredentials, credentials, Metadata, type CallOptions, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { fromGrpcError, type Logger } from "@ponte/common";
 import { agentv1 } from "@ponte/proto";
+import { fromWatchBatch } from "./watch-batch.js";
 import type {
   AgentIdentity,
   BlockRef,
@@ -19,12 +20,12 @@ import type {
   TransferOrder,
   TransferReport,
   TransferStatus,
-  WatchRow,
+  WatchColumns,
 } from "../types.js";
 
 /** One change of the watch set as the stream delivers it. */
 export interface WatchMessage {
-  upsert: WatchRow[];
+  add: WatchColumns;
   remove: string[];
   snapshotComplete: boolean;
 }
@@ -136,7 +137,7 @@ export function createCoordinatorClient(o: {
       async function* messages(): AsyncGenerator<WatchMessage> {
         try {
           for await (const u of stream as AsyncIterable<agentv1.WatchUpdate>) {
-            yield { upsert: u.upsert.map(fromWatched), remove: u.remove, snapshotComplete: u.snapshotComplete };
+            yield { add: fromWatchBatch(u.add), remove: u.remove, snapshotComplete: u.snapshotComplete };
           }
         } catch (err) {
           throw fromGrpcError(err);
@@ -325,12 +326,6 @@ const fromPool = (p: agentv1.AddressPoolStatus): PoolStatus => ({
 });
 
 // No Date per address: a snapshot carries a million of them (bench/README.md, B8).
-const fromWatched = (w: agentv1.WatchedAddress): WatchRow => ({
-  address: w.address,
-  contract: w.contract === "" ? null : w.contract,
-  watchUntilMs: w.watchUntil ? Date.parse(w.watchUntil) : Number.NaN,
-  derivationIndex: w.derivationIndex,
-});
 
 /**
  * Deposits go out as SEEN, or CONFIRMED when their block is already at or below the finalized

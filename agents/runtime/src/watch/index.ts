@@ -2,7 +2,7 @@ import { delay, PonteError, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
 import type { AgentIdentity, WatchEntry } from "../types.js";
-import { toEntry, WatchStore } from "./store.js";
+import { entriesOf, WatchStore } from "./store.js";
 
 export interface WatchChange {
   upserted: WatchEntry[];
@@ -102,7 +102,7 @@ export function createWatchSet(
         try {
           for await (const m of stream.messages) {
             if (staging) {
-              for (const e of m.upsert) staging.set(normalize(e.address), e);
+              staging.add(m.add, normalize);
               for (const a of m.remove) staging.delete(normalize(a));
               if (m.snapshotComplete) {
                 map = staging;
@@ -121,9 +121,9 @@ export function createWatchSet(
                 });
               }
             } else {
-              for (const e of m.upsert) map.set(normalize(e.address), e);
+              map.add(m.add, normalize);
               for (const a of m.remove) map.delete(normalize(a));
-              emit({ upserted: m.upsert.map(toEntry), removed: m.remove, resync: false });
+              emit({ upserted: entriesOf(m.add), removed: m.remove, resync: false });
             }
           }
           if (!signal.aborted) logger.warn("Watch stream ended by the coordinator; reconnecting");

@@ -408,18 +408,26 @@ export interface WatchAddressesRequest {
   identity: AgentIdentity | undefined;
 }
 
-export interface WatchedAddress {
-  address: string;
-  tradeId: string;
-  /** expected token contract or mint; empty for native */
-  contract: string;
-  /** RFC 3339: after this the agent may stop watching */
-  watchUntil: string;
-  derivationIndex: number;
+/**
+ * Watched addresses in columns: entry i of each list belongs to address[i]. A million addresses
+ * stream at an agent's start; columns spare both ends an object and a date string per address.
+ * No trade id: agents never read it (the coordinator maps an address to its trade).
+ */
+export interface WatchBatch {
+  address: string[];
+  /** the batch's distinct token contracts or mints */
+  contracts: string[];
+  /** per address: index into contracts; -1 for native */
+  contract: number[];
+  /** per address: epoch ms after which the agent may stop watching */
+  watchUntilMs: number[];
+  /** per address */
+  derivationIndex: number[];
 }
 
 export interface WatchUpdate {
-  upsert: WatchedAddress[];
+  /** added or changed */
+  add: WatchBatch | undefined;
   remove: string[];
   /** set on the last message of the initial snapshot */
   snapshotComplete: boolean;
@@ -1592,31 +1600,43 @@ export const WatchAddressesRequest: MessageFns<WatchAddressesRequest> = {
   },
 };
 
-function createBaseWatchedAddress(): WatchedAddress {
-  return { address: "", tradeId: "", contract: "", watchUntil: "", derivationIndex: 0 };
+function createBaseWatchBatch(): WatchBatch {
+  return { address: [], contracts: [], contract: [], watchUntilMs: [], derivationIndex: [] };
 }
 
-export const WatchedAddress: MessageFns<WatchedAddress> = {
-  encode(message: WatchedAddress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.address !== "") {
-      writer.uint32(10).string(message.address);
+export const WatchBatch: MessageFns<WatchBatch> = {
+  encode(message: WatchBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.address) {
+      writer.uint32(10).string(v!);
     }
-    if (message.tradeId !== "") {
-      writer.uint32(18).string(message.tradeId);
+    for (const v of message.contracts) {
+      writer.uint32(18).string(v!);
     }
-    if (message.contract !== "") {
-      writer.uint32(26).string(message.contract);
+    if (message.contract.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.contract) {
+        writer.sint32(v);
+      }
+      writer.join();
     }
-    if (message.watchUntil !== "") {
-      writer.uint32(34).string(message.watchUntil);
+    if (message.watchUntilMs.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.watchUntilMs) {
+        writer.double(v);
+      }
+      writer.join();
     }
-    if (message.derivationIndex !== 0) {
-      writer.uint32(40).uint32(message.derivationIndex);
+    if (message.derivationIndex.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.derivationIndex) {
+        writer.uint32(v);
+      }
+      writer.join();
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): WatchedAddress {
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchBatch {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -1625,7 +1645,7 @@ export const WatchedAddress: MessageFns<WatchedAddress> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseWatchedAddress();
+      const message = createBaseWatchBatch();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -1634,7 +1654,7 @@ export const WatchedAddress: MessageFns<WatchedAddress> = {
               break;
             }
 
-            message.address = reader.string();
+            message.address.push(reader.string());
             continue;
           }
           case 2: {
@@ -1642,32 +1662,62 @@ export const WatchedAddress: MessageFns<WatchedAddress> = {
               break;
             }
 
-            message.tradeId = reader.string();
+            message.contracts.push(reader.string());
             continue;
           }
           case 3: {
-            if (tag !== 26) {
-              break;
+            if (tag === 24) {
+              message.contract.push(reader.sint32());
+
+              continue;
             }
 
-            message.contract = reader.string();
-            continue;
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.contract.push(reader.sint32());
+              }
+
+              continue;
+            }
+
+            break;
           }
           case 4: {
-            if (tag !== 34) {
-              break;
+            if (tag === 33) {
+              message.watchUntilMs.push(reader.double());
+
+              continue;
             }
 
-            message.watchUntil = reader.string();
-            continue;
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.watchUntilMs.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
           }
           case 5: {
-            if (tag !== 40) {
-              break;
+            if (tag === 40) {
+              message.derivationIndex.push(reader.uint32());
+
+              continue;
             }
 
-            message.derivationIndex = reader.uint32();
-            continue;
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.derivationIndex.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
           }
         }
         if ((tag & 7) === 4 || tag === 0) {
@@ -1681,70 +1731,68 @@ export const WatchedAddress: MessageFns<WatchedAddress> = {
     }
   },
 
-  fromJSON(object: any): WatchedAddress {
+  fromJSON(object: any): WatchBatch {
     return {
-      address: isSet(object.address) ? globalThis.String(object.address) : "",
-      tradeId: isSet(object.tradeId)
-        ? globalThis.String(object.tradeId)
-        : isSet(object.trade_id)
-        ? globalThis.String(object.trade_id)
-        : "",
-      contract: isSet(object.contract) ? globalThis.String(object.contract) : "",
-      watchUntil: isSet(object.watchUntil)
-        ? globalThis.String(object.watchUntil)
-        : isSet(object.watch_until)
-        ? globalThis.String(object.watch_until)
-        : "",
-      derivationIndex: isSet(object.derivationIndex)
-        ? globalThis.Number(object.derivationIndex)
-        : isSet(object.derivation_index)
-        ? globalThis.Number(object.derivation_index)
-        : 0,
+      address: globalThis.Array.isArray(object?.address) ? object.address.map((e: any) => globalThis.String(e)) : [],
+      contracts: globalThis.Array.isArray(object?.contracts)
+        ? object.contracts.map((e: any) => globalThis.String(e))
+        : [],
+      contract: globalThis.Array.isArray(object?.contract) ? object.contract.map((e: any) => globalThis.Number(e)) : [],
+      watchUntilMs: globalThis.Array.isArray(object?.watchUntilMs)
+        ? object.watchUntilMs.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.watch_until_ms)
+        ? object.watch_until_ms.map((e: any) => globalThis.Number(e))
+        : [],
+      derivationIndex: globalThis.Array.isArray(object?.derivationIndex)
+        ? object.derivationIndex.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.derivation_index)
+        ? object.derivation_index.map((e: any) => globalThis.Number(e))
+        : [],
     };
   },
 
-  toJSON(message: WatchedAddress): unknown {
+  toJSON(message: WatchBatch): unknown {
     const obj: any = {};
-    if (message.address !== "") {
+    if (message.address?.length) {
       obj.address = message.address;
     }
-    if (message.tradeId !== "") {
-      obj.tradeId = message.tradeId;
+    if (message.contracts?.length) {
+      obj.contracts = message.contracts;
     }
-    if (message.contract !== "") {
-      obj.contract = message.contract;
+    if (message.contract?.length) {
+      obj.contract = message.contract.map((e) => Math.round(e));
     }
-    if (message.watchUntil !== "") {
-      obj.watchUntil = message.watchUntil;
+    if (message.watchUntilMs?.length) {
+      obj.watchUntilMs = message.watchUntilMs.map((e) => floatToJson(e));
     }
-    if (message.derivationIndex !== 0) {
-      obj.derivationIndex = Math.round(message.derivationIndex);
+    if (message.derivationIndex?.length) {
+      obj.derivationIndex = message.derivationIndex.map((e) => Math.round(e));
     }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<WatchedAddress>, I>>(base?: I): WatchedAddress {
-    return WatchedAddress.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<WatchBatch>, I>>(base?: I): WatchBatch {
+    return WatchBatch.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<WatchedAddress>, I>>(object: I): WatchedAddress {
-    const message = createBaseWatchedAddress();
-    message.address = object.address ?? "";
-    message.tradeId = object.tradeId ?? "";
-    message.contract = object.contract ?? "";
-    message.watchUntil = object.watchUntil ?? "";
-    message.derivationIndex = object.derivationIndex ?? 0;
+  fromPartial<I extends Exact<DeepPartial<WatchBatch>, I>>(object: I): WatchBatch {
+    const message = createBaseWatchBatch();
+    message.address = object.address?.map((e) => e) || [];
+    message.contracts = object.contracts?.map((e) => e) || [];
+    message.contract = object.contract?.map((e) => e) || [];
+    message.watchUntilMs = object.watchUntilMs?.map((e) => e) || [];
+    message.derivationIndex = object.derivationIndex?.map((e) => e) || [];
     return message;
   },
 };
 
 function createBaseWatchUpdate(): WatchUpdate {
-  return { upsert: [], remove: [], snapshotComplete: false };
+  return { add: undefined, remove: [], snapshotComplete: false };
 }
 
 export const WatchUpdate: MessageFns<WatchUpdate> = {
   encode(message: WatchUpdate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.upsert) {
-      WatchedAddress.encode(v!, writer.uint32(10).fork()).join();
+    if (message.add !== undefined) {
+      WatchBatch.encode(message.add, writer.uint32(34).fork()).join();
     }
     for (const v of message.remove) {
       writer.uint32(18).string(v!);
@@ -1768,12 +1816,12 @@ export const WatchUpdate: MessageFns<WatchUpdate> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
+          case 4: {
+            if (tag !== 34) {
               break;
             }
 
-            message.upsert.push(WatchedAddress.decode(reader, reader.uint32()));
+            message.add = WatchBatch.decode(reader, reader.uint32());
             continue;
           }
           case 2: {
@@ -1806,7 +1854,7 @@ export const WatchUpdate: MessageFns<WatchUpdate> = {
 
   fromJSON(object: any): WatchUpdate {
     return {
-      upsert: globalThis.Array.isArray(object?.upsert) ? object.upsert.map((e: any) => WatchedAddress.fromJSON(e)) : [],
+      add: isSet(object.add) ? WatchBatch.fromJSON(object.add) : undefined,
       remove: globalThis.Array.isArray(object?.remove) ? object.remove.map((e: any) => globalThis.String(e)) : [],
       snapshotComplete: isSet(object.snapshotComplete)
         ? globalThis.Boolean(object.snapshotComplete)
@@ -1818,8 +1866,8 @@ export const WatchUpdate: MessageFns<WatchUpdate> = {
 
   toJSON(message: WatchUpdate): unknown {
     const obj: any = {};
-    if (message.upsert?.length) {
-      obj.upsert = message.upsert.map((e) => WatchedAddress.toJSON(e));
+    if (message.add !== undefined) {
+      obj.add = WatchBatch.toJSON(message.add);
     }
     if (message.remove?.length) {
       obj.remove = message.remove;
@@ -1835,7 +1883,7 @@ export const WatchUpdate: MessageFns<WatchUpdate> = {
   },
   fromPartial<I extends Exact<DeepPartial<WatchUpdate>, I>>(object: I): WatchUpdate {
     const message = createBaseWatchUpdate();
-    message.upsert = object.upsert?.map((e) => WatchedAddress.fromPartial(e)) || [];
+    message.add = (object.add !== undefined && object.add !== null) ? WatchBatch.fromPartial(object.add) : undefined;
     message.remove = object.remove?.map((e) => e) || [];
     message.snapshotComplete = object.snapshotComplete ?? false;
     return message;
@@ -4549,6 +4597,10 @@ export const AgentServiceClient = makeGenericClientConstructor(
   service: typeof AgentServiceService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
