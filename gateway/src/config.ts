@@ -38,6 +38,8 @@ export const GatewayEnv = z
     JWT_ISSUER: optional(z.string().min(1)),
     JWT_AUDIENCE: optional(z.string().min(1)),
     JWT_CLOCK_TOLERANCE_S: env.int(5, 0),
+    /** Verified tokens kept (until their exp) so a user's next calls skip the signature check; 0: none. */
+    JWT_CACHE_SIZE: env.int(10_000, 0),
     LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
     BODY_LIMIT_BYTES: env.int(16 * 1024, 1),
     /** Live trade streams (SSE) one gateway process holds at once; the next one is 503. */

@@ -1,5 +1,5 @@
 import { exportSPKI, generateKeyPair, SignJWT, base64url } from "jose";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { buildAppWithoutCoordinator, errorOf, send, type TestApp } from "../_test/app.js";
 import { TEST_JWT_SECRET, signToken, testConfig } from "../_test/auth.js";
 import { createAuthenticator } from "./index.js";
@@ -131,5 +131,35 @@ describe("RS256", () => {
     const { publicKey } = await generateKeyPair("RS256", { extractable: true });
     const oneLine = (await exportSPKI(publicKey)).replace(/\n/g, "\\n");
     expect(testConfig({ JWT_PUBLIC_KEY: oneLine }).JWT_PUBLIC_KEY).toContain("\n");
+  });
+});
+
+describe("verified-token cache", () => {
+  it("still refuses a kept token once it expires, and never keeps a refused one", async () => {
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+    try {
+      const auth = createAuthenticator(testConfig({ JWT_CLOCK_TOLERANCE_S: "0" }));
+      const token = await signToken({ sub: "u1", expiresIn: 60 });
+      await expect(auth.verifyToken(token)).resolves.toMatchObject({ userId: "u1" });
+      await expect(auth.verifyToken(token)).resolves.toMatchObject({ userId: "u1" });
+      vi.setSystemTime(Date.now() + 61_000);
+      await expect(auth.verifyToken(token)).rejects.toMatchObject({ code: "UNAUTHENTICATED", message: "the token has expired" });
+      await expect(auth.verifyToken(token)).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
+      // Signed with another secret: refused each time, however often presented.
+      const forged = await signToken({ sub: "u1", secret: "another-secret-0123456789abcdef-xyz" });
+      for (let i = 0; i < 3; i++) await expect(auth.verifyToken(forged)).rejects.toMatchObject({ code: "UNAUTHENTICATED" });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("is bounded: the oldest token is dropped (and verified again when it comes back); 0 keeps none", async () => {
+    const auth = createAuthenticator(testConfig({ JWT_CACHE_SIZE: "2" }));
+    const tokens = await Promise.all(["a", "b", "c", "a"].map((sub, i) => signToken({ sub, extra: { n: i } })));
+    for (const t of tokens) await expect(auth.verifyToken(t)).resolves.toMatchObject({ expiresAt: expect.any(Number) });
+    const p = await auth.verifyToken(tokens[1]!);
+    expect(Object.isFrozen(p)).toBe(true);
+    const none = createAuthenticator(testConfig({ JWT_CACHE_SIZE: "0" }));
+    await expect(none.verifyToken(tokens[0]!)).resolves.toMatchObject({ userId: "a" });
   });
 });

@@ -25,7 +25,7 @@ export interface Authenticator {
 
 type AuthConfig = Pick<
   GatewayConfig,
-  "JWT_SECRET" | "JWT_PUBLIC_KEY" | "JWT_ISSUER" | "JWT_AUDIENCE" | "JWT_CLOCK_TOLERANCE_S"
+  "JWT_SECRET" | "JWT_PUBLIC_KEY" | "JWT_ISSUER" | "JWT_AUDIENCE" | "JWT_CLOCK_TOLERANCE_S" | "JWT_CACHE_SIZE"
 >;
 
 // Tokens are small; anything far bigger is not one of ours and is not worth parsing.
@@ -54,7 +54,29 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     return key;
   };
 
+  // Tokens that verified, by their exact text, until their exp: the frontend sends a user's token
+  // on every call, and the signature check (WebCrypto HMAC through jose) was a quarter of the
+  // gateway's CPU under load (bench/README.md, B1). A token that failed is never kept; the
+  // oldest entry goes first when full. The keys do not change while the process runs.
+  const verified = new Map<string, Principal>();
+  const expired = (p: Principal) => Math.floor(Date.now() / 1000) - config.JWT_CLOCK_TOLERANCE_S >= p.expiresAt;
+
   async function verifyJwt(token: string): Promise<Principal> {
+    const known = verified.get(token);
+    if (known) {
+      if (!expired(known)) return known;
+      verified.delete(token);
+      throw unauthenticated("the token has expired");
+    }
+    const principal = await verifySignedJwt(token);
+    if (config.JWT_CACHE_SIZE > 0) {
+      if (verified.size >= config.JWT_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+      verified.set(token, principal);
+    }
+    return principal;
+  }
+
+  async function verifySignedJwt(token: string): Promise<Principal> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, getKey, {
@@ -97,7 +119,8 @@ function principalFrom(payload: JWTPayload): Principal {
     throw unauthenticated("the token's document is invalid");
   }
   // jose has checked that exp is present and a number (requiredClaims).
-  return { userId: sub, role: role ?? "user", ...(document !== undefined ? { document } : {}), expiresAt: exp! };
+  // Frozen: a verified principal is shared by every call that presents the same token.
+  return Object.freeze({ userId: sub, role: role ?? "user", ...(document !== undefined ? { document } : {}), expiresAt: exp! });
 }
 
 export interface AuthVariables {
