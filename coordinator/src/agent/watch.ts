@@ -1,21 +1,13 @@
 import { delay, type Logger } from "@ponte/common";
+import type { agentv1 } from "@ponte/proto";
 import type { Sql } from "../db/index.js";
 
 /**
- * Watched addresses in columns, as agent.proto's WatchBatch carries them: entry i of each list
- * belongs to address[i]. A million addresses stream at an agent's start; columns spare both ends
- * an object and an ISO date string per address (bench/README.md, B8).
+ * Watched addresses in columns, as the stream sends them (agent.proto's WatchBatch): entry i of
+ * each list belongs to address[i]. A million addresses stream at an agent's start; columns spare
+ * both ends an object and an ISO date string per address (bench/README.md, B8).
  */
-export interface WatchColumns {
-  address: string[];
-  /** The batch's distinct token contracts or mints. */
-  contracts: string[];
-  /** Per address: index into `contracts`; -1 for the native asset. */
-  contract: number[];
-  /** Per address: epoch ms after which the agent may stop watching. */
-  watchUntilMs: number[];
-  derivationIndex: number[];
-}
+export type WatchColumns = agentv1.WatchBatch;
 
 export interface WatchSink {
   /** Resolves when the transport can take more (backpressure): a snapshot is not buffered whole. */
@@ -110,8 +102,6 @@ export async function streamWatchSet(opts: {
     SELECT min(derivation_index)::int4 AS lo, max(derivation_index)::int4 AS hi
       FROM deposit_addresses WHERE network = ${network} AND status = 'ASSIGNED'`;
   const batch = new ColumnsBuilder();
-  // Held back one chunk, so the last message can say the snapshot is complete.
-  let pending: WatchColumns | undefined;
   let sends: Promise<void>[] = [];
   let draining: Promise<void>[] = [];
   for (let from = range?.lo ?? 0, hi = range?.hi ?? -1; from <= hi; from += PAGE) {
@@ -128,16 +118,13 @@ export async function streamWatchSet(opts: {
       sentAddress.push(address);
       sentUntil.push(until);
       if (isRecent) recent.add(address);
-      if (batch.length === CHUNK) {
-        if (pending) sends.push(sink.send({ add: pending, remove: [], snapshotComplete: false }));
-        pending = batch.take();
-      }
+      if (batch.length === CHUNK) sends.push(sink.send({ add: batch.take(), remove: [], snapshotComplete: false }));
     });
     await Promise.all(draining);
     [draining, sends] = [sends, []];
   }
   await Promise.all(draining);
-  if (pending) await sink.send({ add: pending, remove: [], snapshotComplete: false });
+  // The rest (maybe none) says the snapshot is complete.
   await sink.send({ add: batch.take(), remove: [], snapshotComplete: true });
   opts.logger.info({ network, addresses: sentAddress.length, ms: Math.round(performance.now() - started) }, "Watch snapshot sent");
 
