@@ -9,3 +9,4 @@ export * from "./report/index.js";
 export * from "./agent/index.js";
 export * from "./transfer/index.js";
 export * from "./follow/window.js";
+export * from "./follow/start.js";

@@ -8,7 +8,7 @@
 // reported: at most one batch ahead, used only if it starts right after the acknowledged cursor
 // and the watch set did not change meanwhile; anything else (reorg, a moved chain, another
 // cursor, a failure) discards it and reads again as if it had never been made.
-import { BlockWindow, isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext } from "@ponte/agent-runtime";
+import { BlockWindow, createNextHeight, isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext } from "@ponte/agent-runtime";
 import { delay, PonteError, type Logger } from "@ponte/common";
 import type { UtxoConfig } from "../config/index.js";
 import { createMempoolTracker, type MempoolMetrics, type MempoolTracker } from "../mempool/index.js";
@@ -62,7 +62,7 @@ export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowe
     let cursor: BlockRef | null = ctx.cursor.block;
     window.reset(cursor);
     let lastFinalized = ctx.cursor.finalizedHeight;
-    let startHeight: bigint | undefined;
+    const nextHeight = createNextHeight(config.startHeight, logger);
     const conf = BigInt(config.confirmations);
     let ahead: ReadAhead | undefined;
 
@@ -157,11 +157,7 @@ export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowe
             }
           }
           const { head, finalized } = await readHead();
-          if (!cursor && startHeight === undefined) {
-            startHeight = config.startHeight === "latest" ? head.height : config.startHeight;
-            logger.info({ block_number: startHeight.toString() }, "No cursor yet; starting at the configured height");
-          }
-          const next = cursor ? cursor.height + 1n : startHeight!;
+          const next = nextHeight(cursor, head.height);
           if (next > head.height) {
             if (cursor && head.hash !== cursor.hash) {
               // Same height or shorter, another hash: is our tip still on the active chain?

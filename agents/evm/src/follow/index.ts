@@ -1,4 +1,4 @@
-import { BlockWindow, isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext, type ProcessedBlock } from "@ponte/agent-runtime";
+import { BlockWindow, createNextHeight, isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext, type ProcessedBlock } from "@ponte/agent-runtime";
 import { delay, type Logger } from "@ponte/common";
 import { ChainMovedError, createBlockProcessor } from "../block/index.js";
 import type { EvmConfig } from "../config/index.js";
@@ -58,7 +58,7 @@ export function createEvmFollower(common: { logger: Logger }, deps: EvmFollowerD
     window.reset(cursor);
     /** The highest finalized height reported to (and stored by) the coordinator. */
     let lastFinalized = ctx.cursor.finalizedHeight;
-    let startHeight: bigint | undefined;
+    const nextHeight = createNextHeight(config.startHeight, logger);
 
     const readHead = async (): Promise<{ head: Header; finalized: bigint }> => {
       // The head the subscription just announced is the node's header: no need to read it back
@@ -214,11 +214,7 @@ export function createEvmFollower(common: { logger: Logger }, deps: EvmFollowerD
             let batch = await takeAhead();
             if (!batch) {
               const { head, finalized } = await readHead();
-              if (!cursor && startHeight === undefined) {
-                startHeight = config.startHeight === "latest" ? head.height : config.startHeight;
-                logger.info({ block_number: startHeight.toString() }, "No cursor yet; starting at the configured height");
-              }
-              const next = cursor ? cursor.height + 1n : startHeight!;
+              const next = nextHeight(cursor, head.height);
               if (next > head.height) {
                 if (!(await tipStillCanonical(head))) {
                   await handleReorg();
