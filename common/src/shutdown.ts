@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Logger } from "./logger.js";
 
 export interface Shutdown {
@@ -8,8 +9,15 @@ export interface Shutdown {
   shutdown(reason: string): Promise<void>;
 }
 
+/** Listeners the shutdown signal holds before Node warns of a leak. */
+export const SHUTDOWN_MAX_LISTENERS = 1_000;
+
 export function createShutdown(logger: Logger, opts: { timeoutMs?: number } = {}): Shutdown {
   const ac = new AbortController();
+  // Every open stream and wait listens to this one signal until it ends: one agent's two streams
+  // each, so ten networks passed Node's default of 10 and printed a leak warning in production
+  // logs. A real leak (a listener never removed) still warns, past this bound.
+  setMaxListeners(SHUTDOWN_MAX_LISTENERS, ac.signal);
   const cleanups: { name: string; fn: () => Promise<void> | void }[] = [];
   let running: Promise<void> | undefined;
   const self: Shutdown = {

@@ -38,14 +38,17 @@ export async function releaseLease(db: Db, id: Identity): Promise<void> {
   await db`UPDATE agent_leases SET expires_at = now() WHERE network = ${id.network} AND holder = ${id.agentId} AND epoch = ${id.leaseEpoch.toString()}`;
 }
 
-/** Refuses a caller that does not hold the network's current lease. `lock` serialises with a takeover. */
+/**
+ * Refuses a caller that does not hold the network's current lease. `lock` serialises with a
+ * takeover. The statement is sent at once, so statements a caller pipelines behind it run after it.
+ */
 export async function assertLease(db: Db, id: Identity, lock = false): Promise<void> {
   if (!id.network || !id.agentId) throw new PonteError("VALIDATION_ERROR", "identity.network and identity.agent_id are required", {});
   const rows = lock
     ? await db<{ ok: boolean }[]>`SELECT holder = ${id.agentId} AND epoch = ${id.leaseEpoch.toString()} AND expires_at > now() AS ok
-                                    FROM agent_leases WHERE network = ${id.network} FOR UPDATE`
+                                    FROM agent_leases WHERE network = ${id.network} FOR UPDATE`.execute()
     : await db<{ ok: boolean }[]>`SELECT holder = ${id.agentId} AND epoch = ${id.leaseEpoch.toString()} AND expires_at > now() AS ok
-                                    FROM agent_leases WHERE network = ${id.network}`;
+                                    FROM agent_leases WHERE network = ${id.network}`.execute();
   if (!rows[0]?.ok) {
     throw new PonteError("LEASE_LOST", "This agent does not hold the network's lease", { network: id.network });
   }

@@ -3,6 +3,8 @@ import postgres from "postgres";
 export type Sql = postgres.Sql<{ bigint: bigint }>;
 export type Tx = postgres.TransactionSql<{ bigint: bigint }>;
 export type Db = Sql | Tx;
+/** A piece of SQL built with the tagged template, embedded in another statement. */
+export type Fragment = postgres.Fragment;
 
 /** int8 → bigint at the edge; numeric stays a string and is parsed where it is read. */
 export function createSql(url: string, opts: { max?: number; applicationName?: string } = {}): Sql {

@@ -1,10 +1,10 @@
 import { settle, type Logger, type Tolerance } from "@ponte/common";
-import type { Tx } from "../db/index.js";
+import type { Fragment, Tx } from "../db/index.js";
 import { confirmationsFor } from "../quote/registry.js";
 import type { AssetRegistry } from "../quote/types.js";
 import type { Actor } from "../trade/actor.js";
 import { tradeFromRow, type Trade, type TradeRow } from "../trade/model.js";
-import { transitionMany, type TransitionArgs, type TransitionContext } from "../trade/transition.js";
+import { transitionLocked, type TransitionArgs, type TransitionContext } from "../trade/transition.js";
 
 export interface EvaluateContext {
   registry: AssetRegistry;
@@ -44,7 +44,7 @@ export async function evaluateTrade(
 /**
  * evaluateTrade for several trades at once: they are locked together in id order (two
  * reporters never deadlock) and their deposits read in one query, then every trade's steps are
- * decided in memory and all of them written by one `transitionMany` — a handful of statements
+ * decided in memory and all of them written by one `transitionLocked` — a handful of statements
  * per report instead of several per trade and step (bench/README.md, B4).
  */
 export async function evaluateTrades(
@@ -54,26 +54,54 @@ export async function evaluateTrades(
   headHeight: bigint,
   actor: Actor,
 ): Promise<Map<string, Trade>> {
-  const out = new Map<string, Trade>();
   const ids = [...new Set(tradeIds)].sort();
-  if (ids.length === 0) return out;
-  // Pipelined: the deposits are read after the lock is granted (statements run in the order sent).
-  const [rows, all] = await Promise.all([
-    tx<(TradeRow & { past_deadline: boolean })[]>`
-      SELECT *, expires_at <= now() AS past_deadline FROM instant_trades WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`.execute(),
-    tx<(DepositRow & { trade_id: string; contract: string })[]>`
-      SELECT trade_id, contract, tx_ref, amount, status, block_height, late FROM deposits WHERE trade_id = ANY(${ids})`.execute(),
+  if (ids.length === 0) return new Map();
+  return evaluateLocked(tx, ctx, await lockForEvaluation(tx, tx`SELECT unnest(${ids}::text[])`), headHeight, actor);
+}
+
+export interface LockedForEvaluation {
+  trades: (TradeRow & { past_deadline: boolean; tx_now: Date })[];
+  deposits: (DepositRow & { trade_id: string; contract: string })[];
+}
+
+/**
+ * Locks the trades whose ids `ids` selects (a query fragment: run twice, so it must select the
+ * same trades both times while they are locked) in id order and reads their deposits after the
+ * lock is granted; both statements are sent at once (they run in the order sent). A caller may
+ * pipeline this behind its own writes: the fragment sees them.
+ */
+export async function lockForEvaluation(tx: Tx, ids: Fragment): Promise<LockedForEvaluation> {
+  const [trades, deposits] = await Promise.all([
+    tx<LockedForEvaluation["trades"]>`
+      SELECT *, expires_at <= now() AS past_deadline, now() AS tx_now FROM instant_trades
+       WHERE id IN (${ids}) ORDER BY id FOR UPDATE`.execute(),
+    tx<LockedForEvaluation["deposits"]>`
+      SELECT trade_id, contract, tx_ref, amount, status, block_height, late FROM deposits WHERE trade_id IN (${ids})`.execute(),
   ]);
+  return { trades, deposits };
+}
+
+/** The decisions and writes of `evaluateTrades`, for trades locked by `lockForEvaluation`. */
+export async function evaluateLocked(
+  tx: Tx,
+  ctx: EvaluateContext,
+  locked: LockedForEvaluation,
+  headHeight: bigint,
+  actor: Actor,
+): Promise<Map<string, Trade>> {
+  const out = new Map<string, Trade>();
   const byTrade = new Map<string, (DepositRow & { contract: string })[]>();
-  for (const d of all) {
+  for (const d of locked.deposits) {
     const list = byTrade.get(d.trade_id);
     if (list) list.push(d);
     else byTrade.set(d.trade_id, [d]);
   }
+  const before = new Map<string, Trade>();
   const steps: TransitionArgs[] = [];
   const progress: { id: string; received: bigint; confirmed: bigint }[] = [];
-  for (const row of rows) {
+  for (const row of locked.trades) {
     let trade = tradeFromRow(row);
+    before.set(trade.id, trade);
     // Only deposits of the trade's own asset count. They do not change while it steps.
     const deposits = (byTrade.get(trade.id) ?? []).filter((d) => d.contract === trade.contract);
     // A deposit found during a catch-up can be seen and final in one report: keep stepping
@@ -91,14 +119,20 @@ export async function evaluateTrades(
     }
     out.set(trade.id, trade);
   }
-  for (const t of await transitionMany(tx, ctx.transitions, steps)) out.set(t.id, t);
-  if (progress.length > 0) {
-    // Progress within a state (a second partial deposit, a confirmation) is not a transition.
-    await tx`UPDATE instant_trades t SET received_amount = p.received, confirmed_amount = p.confirmed, updated_at = now()
-               FROM unnest(${progress.map((p) => p.id)}::text[], ${progress.map((p) => p.received.toString())}::numeric[],
-                           ${progress.map((p) => p.confirmed.toString())}::numeric[]) AS p(id, received, confirmed)
-              WHERE t.id = p.id`;
-  }
+  const now = locked.trades[0]?.tx_now;
+  if (!now) return out;
+  // Progress within a state (a second partial deposit, a confirmation) is not a transition.
+  // Sent with the transitions: one round trip for all the writes.
+  const [moved] = await Promise.all([
+    transitionLocked(tx, ctx.transitions, steps, { trades: before, now }),
+    progress.length > 0
+      ? tx`UPDATE instant_trades t SET received_amount = p.received, confirmed_amount = p.confirmed, updated_at = now()
+             FROM unnest(${progress.map((p) => p.id)}::text[], ${progress.map((p) => p.received.toString())}::numeric[],
+                         ${progress.map((p) => p.confirmed.toString())}::numeric[]) AS p(id, received, confirmed)
+            WHERE t.id = p.id`.execute()
+      : undefined,
+  ]);
+  for (const t of moved) out.set(t.id, t);
   return out;
 }
 

@@ -1,10 +1,10 @@
 import { PonteError } from "@ponte/common";
-import type { Sql, Tx } from "../db/index.js";
+import type { Fragment, Sql, Tx } from "../db/index.js";
 import { assertLease, type Identity } from "../agent/lease.js";
 import type { Actor } from "../trade/actor.js";
 import { canTransition, type TradeStatus } from "../trade/states.js";
 import { transition } from "../trade/transition.js";
-import { evaluateTrades, type EvaluateContext } from "./evaluate.js";
+import { evaluateLocked, evaluateTrades, lockForEvaluation, type EvaluateContext } from "./evaluate.js";
 
 export interface ObservedDeposit {
   txRef: string;
@@ -54,6 +54,7 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
     // One statement may upsert a row once: a deposit repeated in a report counts at its first sighting.
     const deposits = [...new Map(observed.map((d) => [d.txRef, d] as const).reverse()).values()].reverse();
     if (deposits.length === 0) return touched;
+    // Sent at once (not at the await's next tick): callers pipeline statements behind it.
     const rows = await tx<{ tx_ref: string; trade_id: string | null; late: boolean; inserted: boolean }[]>`
       INSERT INTO deposits AS d (network, tx_ref, tx_hash, address, contract, amount, trade_id, status, block_height, block_hash,
                                  rbf_signaled, late, from_address)
@@ -77,7 +78,7 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
                                ELSE COALESCE(EXCLUDED.block_hash, d.block_hash) END,
              updated_at = now()
        WHERE d.status IN ('SEEN', 'REORGED', 'FAILED')
-      RETURNING tx_ref, trade_id, late, (xmax = 0) AS inserted`;
+      RETURNING tx_ref, trade_id, late, (xmax = 0) AS inserted`.execute();
     for (const r of rows) {
       if (!r.trade_id) continue;
       touched.add(r.trade_id);
@@ -89,21 +90,22 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
     return touched;
   }
 
+  /** Marks SEEN deposits final by the agent's rule (sent at once, to run after the deposits sent before it). */
+  const confirmFinal = (tx: Tx, network: string, finalized: bigint) =>
+    tx`UPDATE deposits SET status = 'CONFIRMED', updated_at = now()
+        WHERE network = ${network} AND status = 'SEEN' AND block_height <= ${finalized.toString()}`.execute();
+
   /**
-   * Marks SEEN deposits final by the agent's rule; returns the trades a new block can move
-   * without a new deposit: those with a deposit detected, waiting for confirmations (or for
-   * their deadline, short). A PENDING trade moves only on a deposit, which touches it anyway; a
-   * custodial sell has no deposits, its transfer moves it (transfer/index.ts).
+   * The trades a block report may move: those its deposits touch, and those with a deposit
+   * detected, waiting for confirmations (or for their deadline, short), which a new block can
+   * move without a new deposit. A PENDING trade moves only on a deposit, which touches it anyway;
+   * a custodial sell has no deposits, its transfer moves it (transfer/index.ts). A fragment, run
+   * after the deposits are stored: it sees them.
    */
-  async function pendingTrades(tx: Tx, network: string, finalized: bigint): Promise<string[]> {
-    const rows = await tx<{ id: string }[]>`
-      WITH confirmed AS (
-        UPDATE deposits SET status = 'CONFIRMED', updated_at = now()
-         WHERE network = ${network} AND status = 'SEEN' AND block_height <= ${finalized.toString()}
-      )
-      SELECT id FROM instant_trades WHERE status = 'DEPOSIT_DETECTED' AND network = ${network} AND source = 'deposit'`;
-    return rows.map((r) => r.id);
-  }
+  const tradesToEvaluate = (tx: Tx, network: string, txRefs: string[]): Fragment => tx`
+    SELECT trade_id FROM deposits WHERE network = ${network} AND tx_ref = ANY(${txRefs}::text[]) AND trade_id IS NOT NULL
+    UNION
+    SELECT id FROM instant_trades WHERE status = 'DEPOSIT_DETECTED' AND network = ${network} AND source = 'deposit'`;
 
   async function evaluateAll(tx: Tx, network: string, ids: Iterable<string>, head: bigint): Promise<void> {
     // Locked together in id order: two concurrent reporters (there should be one) never deadlock.
@@ -114,7 +116,8 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
     async reportBlocks(id, blocks, head, finalized) {
       return sql.begin(async (tx) => {
         // Statements that do not need each other's answers are pipelined (sent together, run in
-        // order): a report is ~5 round trips to Postgres instead of ~15 (bench/README.md, B5).
+        // order): a report is five round trips to Postgres (BEGIN; lease and cursor; the writes
+        // with the trades they move locked; the transitions; COMMIT) instead of ~15 (bench/README.md, B5).
         const [, [cur]] = await Promise.all([
           assertLease(tx, id, true),
           tx<{ height: bigint; hash: string; finalized_height: bigint; head_height: bigint }[]>`
@@ -144,29 +147,27 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
         if (!cursor) throw new PonteError("VALIDATION_ERROR", "The first report must carry at least one block", { network: id.network });
         const fin = maxBig(finalized < cursor.height ? finalized : cursor.height, cur?.finalized_height ?? 0n);
         const headHeight = maxBig(head, cursor.height);
-        const [, touched, , pending] = await Promise.all([
+        const deposits = accepted.flatMap((b) => b.deposits.map((d) => ({ ...d, block: { height: b.height, hash: b.hash } })));
+        // One round trip: the writes, then (statements run in the order sent) the trades they may
+        // move, locked, with their deposits; the transitions decided from them are the next one.
+        const [, , , , locked] = await Promise.all([
           accepted.length > 0
             ? tx`INSERT INTO chain_blocks (network, height, hash, parent_hash)
                  SELECT ${id.network}, b.height, b.hash, b.parent_hash
                    FROM unnest(${accepted.map((b) => b.height.toString())}::bigint[], ${accepted.map((b) => b.hash)}::text[],
                                ${accepted.map((b) => b.parentHash)}::text[]) AS b(height, hash, parent_hash)`.execute()
             : undefined,
-          storeDeposits(
-            tx,
-            id.network,
-            accepted.flatMap((b) => b.deposits.map((d) => ({ ...d, block: { height: b.height, hash: b.hash } }))),
-          ),
+          storeDeposits(tx, id.network, deposits),
           tx`
             WITH pruned AS (DELETE FROM chain_blocks WHERE network = ${id.network} AND height < ${(cursor.height - KEEP_BLOCKS).toString()})
             INSERT INTO chain_cursors (network, height, hash, finalized_height, head_height)
             VALUES (${id.network}, ${cursor.height.toString()}, ${cursor.hash}, ${fin.toString()}, ${headHeight.toString()})
             ON CONFLICT (network) DO UPDATE SET height = EXCLUDED.height, hash = EXCLUDED.hash,
               finalized_height = EXCLUDED.finalized_height, head_height = EXCLUDED.head_height, updated_at = now()`.execute(),
-          // After the deposits above (statements run in the order sent): those final now are marked.
-          pendingTrades(tx, id.network, fin),
+          confirmFinal(tx, id.network, fin),
+          lockForEvaluation(tx, tradesToEvaluate(tx, id.network, deposits.map((d) => d.txRef))),
         ]);
-        for (const t of pending) touched.add(t);
-        await evaluateAll(tx, id.network, touched, headHeight);
+        await evaluateLocked(tx, ctx, locked, headHeight, agentActor(id.network));
         return { height: cursor.height, hash: cursor.hash, finalizedHeight: fin };
       });
     },

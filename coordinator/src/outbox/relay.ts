@@ -49,6 +49,10 @@ export function createOutboxRelay(common: {
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         timeout: 2_000,
+        // A JetStream publish is a request; by default nats.js builds two Errors per request to
+        // keep the caller's stack for a timeout that almost never comes: ~100 µs of the relay's
+        // CPU per event (bench/README.md, B4). A failed publish still says what failed.
+        noAsyncTraces: true,
       });
       js = nc.jetstream();
       streamReady = false;

@@ -5,7 +5,8 @@ import { testDb } from "../_test/db.js";
 import { insertTrade } from "../_test/fixtures.js";
 import type { Actor } from "./actor.js";
 import { allowedTransitions, canTransition, TRADE_STATUSES, type ActorKind } from "./states.js";
-import { transition, transitionMany, type TransitionContext } from "./transition.js";
+import { tradeFromRow, type Trade, type TradeRow } from "./model.js";
+import { transition, transitionLocked, transitionMany, type TransitionContext } from "./transition.js";
 
 const ctx: TransitionContext = { subjectPrefix: "ponte.trade" };
 const actors: ActorKind[] = ["system", "agent", "user", "admin"];
@@ -205,5 +206,85 @@ describe("the transition table", () => {
     expect(String(split)).toMatch(/not consecutive/);
     const rows = await db.sql<{ status: string }[]>`SELECT status FROM instant_trades WHERE id = ANY(${[a, b]})`;
     expect(rows.map((r) => r.status)).toEqual(["PENDING", "PENDING"]);
+  });
+
+  describe("transitionLocked (trades this transaction locked: the UPDATE and the records in one round trip)", () => {
+    const lock = async (tx: Parameters<Parameters<typeof db.sql.begin>[0]>[0], ids: string[]) => {
+      const rows = await tx<(TradeRow & { tx_now: Date })[]>`SELECT *, now() AS tx_now FROM instant_trades WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
+      return { trades: new Map(rows.map((r) => [r.id, tradeFromRow(r)] as const)), now: rows[0]!.tx_now };
+    };
+
+    it("writes what transitionMany writes, and returns the trades as the database holds them", async () => {
+      const a = await insertTrade(db.sql, { status: "PENDING" });
+      const b = await insertTrade(db.sql, { status: "DEPOSIT_DETECTED" });
+      const agent = actorOf("agent");
+      const got = await db.sql.begin(async (tx) =>
+        transitionLocked(
+          tx,
+          ctx,
+          [
+            { tradeId: a, from: "PENDING", to: "DEPOSIT_DETECTED", actor: agent, reason: "seen", set: { received_amount: 7n, confirmed_amount: 0n } },
+            { tradeId: a, from: "DEPOSIT_DETECTED", to: "PAYMENT_CONFIRMED", actor: agent, reason: "final", set: { confirmed_amount: 7n, paid_amount: 7n } },
+            { tradeId: b, from: "DEPOSIT_DETECTED", to: "PENDING", actor: agent, reason: "reorg", set: { received_amount: 0n } },
+          ],
+          await lock(tx, [a, b]),
+        ),
+      );
+      const stored = await db.sql<TradeRow[]>`SELECT * FROM instant_trades WHERE id = ANY(${[a, b]}) ORDER BY id`;
+      const byId = new Map(stored.map((r) => [r.id, tradeFromRow(r)] as const));
+      const pick = (t: Trade) => [t.id, t.status, t.version, t.receivedAmount, t.confirmedAmount, t.paidAmount, t.updatedAt.getTime()];
+      expect(got.map(pick)).toEqual([byId.get(a)!, byId.get(b)!].map(pick));
+      expect(got.map((t) => [t.status, t.version])).toEqual([["PAYMENT_CONFIRMED", 3n], ["PENDING", 2n]]);
+      const hist = await db.sql<{ trade_id: string; version: bigint; to_status: string; created_at: Date }[]>`
+        SELECT trade_id, version, to_status, created_at FROM instant_trade_history WHERE trade_id = ANY(${[a, b]}) ORDER BY id`;
+      expect(hist.map((h) => [h.trade_id, h.version, h.to_status])).toEqual([
+        [a, 2n, "DEPOSIT_DETECTED"], [a, 3n, "PAYMENT_CONFIRMED"], [b, 2n, "PENDING"],
+      ]);
+      const out = await db.sql<{ payload: Buffer }[]>`SELECT payload FROM outbox WHERE trade_id = ANY(${[a, b]}) ORDER BY seq`;
+      const events = out.map((o) => eventsv1.TradeEvent.decode(o.payload));
+      expect(events.map((e) => [e.tradeId, e.version, e.fromStatus, e.toStatus])).toEqual([
+        [a, 2n, "PENDING", "DEPOSIT_DETECTED"], [a, 3n, "DEPOSIT_DETECTED", "PAYMENT_CONFIRMED"], [b, 2n, "DEPOSIT_DETECTED", "PENDING"],
+      ]);
+      // The event's time is the history row's and the trade's updated_at: the transaction's now().
+      expect(events.map((e) => e.occurredAt)).toEqual(hist.map((h) => h.created_at.toISOString()));
+    });
+
+    it("a trade that is not as it was read (another version) refuses the call; the records roll back with it", async () => {
+      const a = await insertTrade(db.sql, { status: "PENDING" });
+      const b = await insertTrade(db.sql, { status: "PENDING" });
+      const agent = actorOf("agent");
+      const err = await db.sql
+        .begin(async (tx) => {
+          const locked = await lock(tx, [a, b]);
+          // Read before a change this transaction made itself: the version no longer matches.
+          await tx`UPDATE instant_trades SET version = version + 1 WHERE id = ${b}`;
+          return transitionLocked(
+            tx,
+            ctx,
+            [
+              { tradeId: a, from: "PENDING", to: "DEPOSIT_DETECTED", actor: agent, reason: "seen" },
+              { tradeId: b, from: "PENDING", to: "DEPOSIT_DETECTED", actor: agent, reason: "seen" },
+            ],
+            locked,
+          );
+        })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "STALE_STATE", details: { trade_id: b, status: "PENDING", expected: "PENDING" } });
+      const rows = await db.sql<{ status: string; version: bigint }[]>`SELECT status, version FROM instant_trades WHERE id = ANY(${[a, b]}) ORDER BY id`;
+      expect(rows.map((r) => [r.status, r.version])).toEqual([["PENDING", 1n], ["PENDING", 1n]]);
+      expect(await db.sql`SELECT 1 FROM instant_trade_history WHERE trade_id = ANY(${[a, b]})`).toHaveLength(0);
+      expect(await db.sql`SELECT 1 FROM outbox WHERE trade_id = ANY(${[a, b]})`).toHaveLength(0);
+    });
+
+    it("refuses a step from a state the locked trade is not in, before writing anything", async () => {
+      const a = await insertTrade(db.sql, { status: "PENDING" });
+      const err = await db.sql
+        .begin(async (tx) =>
+          transitionLocked(tx, ctx, [{ tradeId: a, from: "DEPOSIT_DETECTED", to: "PAYMENT_CONFIRMED", actor: actorOf("agent"), reason: "x" }], await lock(tx, [a])),
+        )
+        .catch((e: unknown) => e);
+      expect(String(err)).toMatch(/is not locked in DEPOSIT_DETECTED/);
+      expect(await db.sql`SELECT 1 FROM outbox WHERE trade_id = ${a}`).toHaveLength(0);
+    });
   });
 });

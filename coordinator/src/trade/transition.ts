@@ -42,7 +42,85 @@ export async function transition(tx: Tx, ctx: TransitionContext, a: TransitionAr
  * Returns each trade as its last step left it, in the order first given.
  */
 export async function transitionMany(tx: Tx, ctx: TransitionContext, list: readonly TransitionArgs[]): Promise<Trade[]> {
-  if (list.length === 0) return [];
+  const paths = pathsOf(list);
+  if (paths.length === 0) return [];
+  const rows = await tx<TradeRow[]>`
+    UPDATE instant_trades t
+       SET status = u.to_status, version = t.version + u.steps, updated_at = now(),
+           received_amount = COALESCE(NULLIF(u.received, '')::numeric, t.received_amount),
+           confirmed_amount = COALESCE(NULLIF(u.confirmed, '')::numeric, t.confirmed_amount),
+           paid_amount = COALESCE(NULLIF(u.paid, '')::numeric, t.paid_amount)
+      FROM unnest(${paths.map((p) => p[0]!.tradeId)}::text[], ${paths.map((p) => p[0]!.from)}::text[],
+                  ${paths.map((p) => p.at(-1)!.to)}::text[], ${paths.map((p) => p.length)}::int[],
+                  ${amounts(paths, "received_amount")}::text[], ${amounts(paths, "confirmed_amount")}::text[], ${amounts(paths, "paid_amount")}::text[])
+           AS u(id, from_status, to_status, steps, received, confirmed, paid)
+     WHERE t.id = u.id AND t.status = u.from_status
+ RETURNING t.*`;
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  if (rows.length < paths.length) await throwStale(tx, paths.find((p) => !byId.has(p[0]!.tradeId))![0]!);
+  const trades = paths.map((p) => tradeFromRow(byId.get(p[0]!.tradeId)!));
+  await record(tx, ctx, stepsOf(paths, trades));
+  for (const a of list) ctx.onTransition?.(a.from, a.to, a.actor);
+  return trades;
+}
+
+/**
+ * `transitionMany` for trades this transaction has locked (`SELECT … FOR UPDATE`), given as
+ * they were read with the transaction's `now()`: how each will look after its steps is known
+ * without reading it back, so the guarded UPDATE (by state and version) and the history,
+ * outbox and NOTIFY statement go to Postgres together, one round trip. If the UPDATE misses a
+ * trade it throws STALE_STATE and the caller's transaction rolls back with what was recorded.
+ */
+export async function transitionLocked(
+  tx: Tx,
+  ctx: TransitionContext,
+  list: readonly TransitionArgs[],
+  locked: { trades: ReadonlyMap<string, Trade>; now: Date },
+): Promise<Trade[]> {
+  const paths = pathsOf(list);
+  if (paths.length === 0) return [];
+  const trades = paths.map((p) => {
+    const t = locked.trades.get(p[0]!.tradeId);
+    if (!t || t.status !== p[0]!.from) throw new Error(`transitionLocked: trade ${p[0]!.tradeId} is not locked in ${p[0]!.from}`);
+    return p.reduce<Trade>(
+      (cur, a) => ({
+        ...cur,
+        status: a.to,
+        version: cur.version + 1n,
+        updatedAt: locked.now,
+        receivedAmount: a.set?.received_amount ?? cur.receivedAmount,
+        confirmedAmount: a.set?.confirmed_amount ?? cur.confirmedAmount,
+        paidAmount: a.set?.paid_amount ?? cur.paidAmount,
+      }),
+      t,
+    );
+  });
+  const [rows] = await Promise.all([
+    tx<{ id: string }[]>`
+      UPDATE instant_trades t
+         SET status = u.to_status, version = t.version + u.steps, updated_at = now(),
+             received_amount = COALESCE(NULLIF(u.received, '')::numeric, t.received_amount),
+             confirmed_amount = COALESCE(NULLIF(u.confirmed, '')::numeric, t.confirmed_amount),
+             paid_amount = COALESCE(NULLIF(u.paid, '')::numeric, t.paid_amount)
+        FROM unnest(${paths.map((p) => p[0]!.tradeId)}::text[], ${paths.map((p) => p[0]!.from)}::text[],
+                    ${paths.map((p) => locked.trades.get(p[0]!.tradeId)!.version.toString())}::bigint[],
+                    ${paths.map((p) => p.at(-1)!.to)}::text[], ${paths.map((p) => p.length)}::int[],
+                    ${amounts(paths, "received_amount")}::text[], ${amounts(paths, "confirmed_amount")}::text[], ${amounts(paths, "paid_amount")}::text[])
+             AS u(id, from_status, version, to_status, steps, received, confirmed, paid)
+       WHERE t.id = u.id AND t.status = u.from_status AND t.version = u.version
+   RETURNING t.id`.execute(),
+    record(tx, ctx, stepsOf(paths, trades)),
+  ]);
+  if (rows.length < paths.length) {
+    const hit = new Set(rows.map((r) => r.id));
+    await throwStale(tx, paths.find((p) => !hit.has(p[0]!.tradeId))![0]!);
+  }
+  for (const a of list) ctx.onTransition?.(a.from, a.to, a.actor);
+  return trades;
+}
+
+/** A trade's steps, grouped: consecutive in `list`, each from where the one before went. */
+function pathsOf(list: readonly TransitionArgs[]): TransitionArgs[][] {
   const paths: TransitionArgs[][] = [];
   const done = new Set<string>();
   for (const a of list) {
@@ -58,33 +136,15 @@ export async function transitionMany(tx: Tx, ctx: TransitionContext, list: reado
     done.add(a.tradeId);
     paths.push([a]);
   }
-  // Each column as the path's last step that sets it left it ('' = unchanged).
-  const amount = (k: "received_amount" | "confirmed_amount" | "paid_amount") =>
-    paths.map((p) => p.reduce<string>((v, a) => a.set?.[k]?.toString() ?? v, ""));
-  const rows = await tx<TradeRow[]>`
-    UPDATE instant_trades t
-       SET status = u.to_status, version = t.version + u.steps, updated_at = now(),
-           received_amount = COALESCE(NULLIF(u.received, '')::numeric, t.received_amount),
-           confirmed_amount = COALESCE(NULLIF(u.confirmed, '')::numeric, t.confirmed_amount),
-           paid_amount = COALESCE(NULLIF(u.paid, '')::numeric, t.paid_amount)
-      FROM unnest(${paths.map((p) => p[0]!.tradeId)}::text[], ${paths.map((p) => p[0]!.from)}::text[],
-                  ${paths.map((p) => p.at(-1)!.to)}::text[], ${paths.map((p) => p.length)}::int[],
-                  ${amount("received_amount")}::text[], ${amount("confirmed_amount")}::text[], ${amount("paid_amount")}::text[])
-           AS u(id, from_status, to_status, steps, received, confirmed, paid)
-     WHERE t.id = u.id AND t.status = u.from_status
- RETURNING t.*`;
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  if (rows.length < paths.length) {
-    const missing = paths.find((p) => !byId.has(p[0]!.tradeId))![0]!;
-    const now = await tx<{ status: string }[]>`SELECT status FROM instant_trades WHERE id = ${missing.tradeId}`;
-    if (now.length === 0) throw new PonteError("TRADE_NOT_FOUND", "Trade not found", { trade_id: missing.tradeId });
-    throw new PonteError("STALE_STATE", `The trade is ${now[0]!.status}, not ${missing.from}`, {
-      trade_id: missing.tradeId,
-      status: now[0]!.status,
-      expected: missing.from,
-    });
-  }
-  const trades = paths.map((p) => tradeFromRow(byId.get(p[0]!.tradeId)!));
+  return paths;
+}
+
+/** Each column as the path's last step that sets it left it ('' = unchanged). */
+const amounts = (paths: TransitionArgs[][], k: "received_amount" | "confirmed_amount" | "paid_amount"): string[] =>
+  paths.map((p) => p.reduce<string>((v, a) => a.set?.[k]?.toString() ?? v, ""));
+
+/** Every step of every path, with the trade as that step left it; `trades[i]` is path i's last. */
+function stepsOf(paths: TransitionArgs[][], trades: Trade[]): Step[] {
   const steps: Step[] = [];
   paths.forEach((p, i) => {
     const last = trades[i]!;
@@ -94,9 +154,17 @@ export async function transitionMany(tx: Tx, ctx: TransitionContext, list: reado
       steps.push({ trade, from: a.from, actor: a.actor, reason: a.reason, data: a.data ?? {} });
     });
   });
-  await record(tx, ctx, steps);
-  for (const a of list) ctx.onTransition?.(a.from, a.to, a.actor);
-  return trades;
+  return steps;
+}
+
+async function throwStale(tx: Tx, missing: TransitionArgs): Promise<never> {
+  const now = await tx<{ status: string }[]>`SELECT status FROM instant_trades WHERE id = ${missing.tradeId}`;
+  if (now.length === 0) throw new PonteError("TRADE_NOT_FOUND", "Trade not found", { trade_id: missing.tradeId });
+  throw new PonteError("STALE_STATE", `The trade is ${now[0]!.status}, not ${missing.from}`, {
+    trade_id: missing.tradeId,
+    status: now[0]!.status,
+    expected: missing.from,
+  });
 }
 
 /** The creation of a trade is its first history row and event (from = null, version 1). */
@@ -169,7 +237,7 @@ async function record(tx: Tx, ctx: TransitionContext, steps: readonly Step[]): P
       SELECT e.event_id, e.trade_id, e.subject, decode(e.payload, 'hex')
         FROM unnest(${eventIds}::text[], ${ids}::text[], ${subjects}::text[], ${payloads}::text[]) AS e(event_id, trade_id, subject, payload)
     )
-    SELECT pg_notify(c, '') FROM unnest(${channels}::text[]) AS c`;
+    SELECT pg_notify(c, '') FROM unnest(${channels}::text[]) AS c`.execute();
 }
 
 /** NATS subject tokens may not contain dots, spaces or wildcards. */
