@@ -44,18 +44,7 @@ export async function transition(tx: Tx, ctx: TransitionContext, a: TransitionAr
 export async function transitionMany(tx: Tx, ctx: TransitionContext, list: readonly TransitionArgs[]): Promise<Trade[]> {
   const paths = pathsOf(list);
   if (paths.length === 0) return [];
-  const rows = await tx<TradeRow[]>`
-    UPDATE instant_trades t
-       SET status = u.to_status, version = t.version + u.steps, updated_at = now(),
-           received_amount = COALESCE(NULLIF(u.received, '')::numeric, t.received_amount),
-           confirmed_amount = COALESCE(NULLIF(u.confirmed, '')::numeric, t.confirmed_amount),
-           paid_amount = COALESCE(NULLIF(u.paid, '')::numeric, t.paid_amount)
-      FROM unnest(${paths.map((p) => p[0]!.tradeId)}::text[], ${paths.map((p) => p[0]!.from)}::text[],
-                  ${paths.map((p) => p.at(-1)!.to)}::text[], ${paths.map((p) => p.length)}::int[],
-                  ${amounts(paths, "received_amount")}::text[], ${amounts(paths, "confirmed_amount")}::text[], ${amounts(paths, "paid_amount")}::text[])
-           AS u(id, from_status, to_status, steps, received, confirmed, paid)
-     WHERE t.id = u.id AND t.status = u.from_status
- RETURNING t.*`;
+  const rows = await guardedUpdate(tx, paths).execute();
   const byId = new Map(rows.map((r) => [r.id, r]));
   if (rows.length < paths.length) await throwStale(tx, paths.find((p) => !byId.has(p[0]!.tradeId))![0]!);
   const trades = paths.map((p) => tradeFromRow(byId.get(p[0]!.tradeId)!));
@@ -96,19 +85,7 @@ export async function transitionLocked(
     );
   });
   const [rows] = await Promise.all([
-    tx<{ id: string }[]>`
-      UPDATE instant_trades t
-         SET status = u.to_status, version = t.version + u.steps, updated_at = now(),
-             received_amount = COALESCE(NULLIF(u.received, '')::numeric, t.received_amount),
-             confirmed_amount = COALESCE(NULLIF(u.confirmed, '')::numeric, t.confirmed_amount),
-             paid_amount = COALESCE(NULLIF(u.paid, '')::numeric, t.paid_amount)
-        FROM unnest(${paths.map((p) => p[0]!.tradeId)}::text[], ${paths.map((p) => p[0]!.from)}::text[],
-                    ${paths.map((p) => locked.trades.get(p[0]!.tradeId)!.version.toString())}::bigint[],
-                    ${paths.map((p) => p.at(-1)!.to)}::text[], ${paths.map((p) => p.length)}::int[],
-                    ${amounts(paths, "received_amount")}::text[], ${amounts(paths, "confirmed_amount")}::text[], ${amounts(paths, "paid_amount")}::text[])
-             AS u(id, from_status, version, to_status, steps, received, confirmed, paid)
-       WHERE t.id = u.id AND t.status = u.from_status AND t.version = u.version
-   RETURNING t.id`.execute(),
+    guardedUpdate(tx, paths, (id) => locked.trades.get(id)!.version).execute(),
     record(tx, ctx, stepsOf(paths, trades)),
   ]);
   if (rows.length < paths.length) {
@@ -117,6 +94,27 @@ export async function transitionLocked(
   }
   for (const a of list) ctx.onTransition?.(a.from, a.to, a.actor);
   return trades;
+}
+
+/**
+ * The one guarded UPDATE of every path's trade: to its last step's state, its version up by its
+ * steps, its amounts as set; only where the trade is in the path's first state (and, given
+ * `versionOf`, at that version). Not sent until executed.
+ */
+function guardedUpdate(tx: Tx, paths: TransitionArgs[][], versionOf?: (tradeId: string) => bigint) {
+  const ids = paths.map((p) => p[0]!.tradeId);
+  return tx<TradeRow[]>`
+    UPDATE instant_trades t
+       SET status = u.to_status, version = t.version + u.steps, updated_at = now(),
+           received_amount = COALESCE(NULLIF(u.received, '')::numeric, t.received_amount),
+           confirmed_amount = COALESCE(NULLIF(u.confirmed, '')::numeric, t.confirmed_amount),
+           paid_amount = COALESCE(NULLIF(u.paid, '')::numeric, t.paid_amount)
+      FROM unnest(${ids}::text[], ${paths.map((p) => p[0]!.from)}::text[], ${ids.map((id) => versionOf?.(id).toString() ?? "")}::text[],
+                  ${paths.map((p) => p.at(-1)!.to)}::text[], ${paths.map((p) => p.length)}::int[],
+                  ${amounts(paths, "received_amount")}::text[], ${amounts(paths, "confirmed_amount")}::text[], ${amounts(paths, "paid_amount")}::text[])
+           AS u(id, from_status, version, to_status, steps, received, confirmed, paid)
+     WHERE t.id = u.id AND t.status = u.from_status AND (u.version = '' OR t.version = u.version::bigint)
+ RETURNING t.*`;
 }
 
 /** A trade's steps, grouped: consecutive in `list`, each from where the one before went. */
