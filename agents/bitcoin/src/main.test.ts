@@ -139,7 +139,11 @@ describe("agent-bitcoin process against litecoind regtest (real coordinator)", (
     const deposit = await node.pay({ [t.address]: 30_000_000n });
     await node.mine(6);
     // The sweep is signed, recorded (SIGNED) and the process dies before broadcasting it.
-    await eventually(() => first.exitCode !== null, { timeout: 30_000 });
+    await eventually(() => first.exitCode !== null, { timeout: 30_000 }).catch(async (err: unknown) => {
+      // Say where it stopped: the trade (was the deposit found?), its orders, the agent's last lines.
+      const orders = JSON.stringify(await ordersOf(tc.sql, t.tradeId));
+      throw new Error(`the agent never signed the sweep: trade ${await tradeStatus(tc.sql, t.tradeId)}, orders ${orders}\n${first.lines.slice(-30).join("\n")}`, { cause: err });
+    });
     const [sweep] = (await ordersOf(tc.sql, t.tradeId)).filter((o) => o.kind === "SWEEP");
     const recorded = await attemptsOf(tc.sql, sweep!.id);
     expect(recorded).toMatchObject([{ attempt: 1, status: "SIGNED" }]);

@@ -113,7 +113,7 @@ function guardedUpdate(tx: Tx, paths: TransitionArgs[][], versionOf?: (tradeId: 
                   ${paths.map((p) => p.at(-1)!.to)}::text[], ${paths.map((p) => p.length)}::int[],
                   ${amounts(paths, "received_amount")}::text[], ${amounts(paths, "confirmed_amount")}::text[], ${amounts(paths, "paid_amount")}::text[])
            AS u(id, from_status, version, to_status, steps, received, confirmed, paid)
-     WHERE t.id = u.id AND t.status = u.from_status AND (u.version = '' OR t.version = u.version::bigint)
+     WHERE t.id = u.id AND t.status = u.from_status AND t.version = COALESCE(NULLIF(u.version, '')::bigint, t.version)
  RETURNING t.*`;
 }
 
