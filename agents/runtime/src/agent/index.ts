@@ -148,6 +148,8 @@ export async function runAgent(
   let server: Server | undefined;
   if (opts.serveMetrics !== false) {
     server = await serveMetrics({ registry: common.metrics, host: config.metricsHost, port: config.metricsPort, ready: () => !stopping });
+    // The port actually bound (METRICS_PORT=0 picks one): what a scraper or an operator needs.
+    logger.info({ metrics_host: config.metricsHost, metrics_port: (server.address() as AddressInfo).port }, "Metrics server listening");
   }
 
   const onTerm = async (term: LeaseTerm) => {
