@@ -143,6 +143,8 @@ describe("agent-bitcoin process against litecoind regtest (real coordinator)", (
     const env = { UTXO_CONFIG: file, COORDINATOR_ADDR: tc.address };
     const first = await run({ ...env, AGENT_ID: "agent-3", PONTE_CRASH_AT: "transfer.after_sign" }, "Lease granted");
     await eventually(async () => (await tc.sql`SELECT 1 FROM deposit_addresses WHERE status = 'AVAILABLE'`).length >= 1, { timeout: 15_000 });
+    // Counted once the snapshot is in: before it the gauge is 0, then jumps by every watched address.
+    await eventually(() => logged(first, "Watch set synced").length > 0, { timeout: 15_000 });
     const before = await watchedAddresses(first);
     const t = await createTrade(tc.sql, { amount: 30_000_000n });
     await eventually(async () => expect(await tradeStatus(tc.sql, t.tradeId)).toBeDefined());
@@ -165,12 +167,17 @@ describe("agent-bitcoin process against litecoind regtest (real coordinator)", (
 
     // The restarted agent broadcasts the recorded bytes, not a new transaction.
     const second = await run({ ...env, AGENT_ID: "agent-4" }, "Lease granted");
-    const deadline = Date.now() + 40_000;
-    while ((await ordersOf(tc.sql, t.tradeId)).find((o) => o.kind === "SWEEP")?.status !== "CONFIRMED") {
-      if (Date.now() > deadline) throw new Error(`sweep not confirmed: ${JSON.stringify(await ordersOf(tc.sql, t.tradeId))}\n${second.lines.slice(-20).join("\n")}`);
-      await node.mine(1);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    // Each poll mines a block (the chain moves on, as it would) until the sweep is final.
+    await eventually(
+      async () => {
+        if ((await ordersOf(tc.sql, t.tradeId)).find((o) => o.kind === "SWEEP")?.status === "CONFIRMED") return true;
+        await node.mine(1);
+        return false;
+      },
+      { timeout: 40_000, interval: 200 },
+    ).catch(async (err: unknown) => {
+      throw new Error(`sweep not confirmed: ${JSON.stringify(await ordersOf(tc.sql, t.tradeId))}\n${second.lines.slice(-20).join("\n")}`, { cause: err });
+    });
     const attempts = await attemptsOf(tc.sql, sweep!.id);
     expect(attempts).toHaveLength(1);
     expect(attempts[0]!.tx_hash).toBe(recorded[0]!.tx_hash);
