@@ -5,12 +5,18 @@ import { emitResult } from "../core/proc.js";
 
 const [dbUrl, network] = process.argv.slice(2) as [string, string];
 const gc = (globalThis as { gc?: () => void }).gc!;
+// The V8 heap plus ArrayBuffer backing stores, which live outside it (typed arrays' contents).
+const held = () => {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+};
 const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
 await sql`SELECT 1`;
 gc();
 gc();
-const heap0 = process.memoryUsage().heapUsed;
+const heap0 = held();
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const rows = await sql<{ address: string }[]>`
   SELECT d.address FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
    WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND t.monitoring_until > now()`;
@@ -18,6 +24,7 @@ let set: Set<string> | undefined = new Set<string>();
 for (const r of rows) set.add(r.address);
 rows.length = 0;
 const loadMs = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
 gc();
 gc();
 const mem = process.memoryUsage();
@@ -27,7 +34,7 @@ const size = set.size;
 set = undefined;
 gc();
 gc();
-const heapWithout = process.memoryUsage().heapUsed;
-emitResult({ size, load_ms: loadMs, heap_bytes: mem.heapUsed - Math.min(heap0, heapWithout), heap_used: mem.heapUsed, rss: mem.rss });
+const heapWithout = held();
+emitResult({ size, load_ms: loadMs, cpu_us: cpu.user + cpu.system, heap_bytes: mem.heapUsed + mem.arrayBuffers - Math.min(heap0, heapWithout), heap_used: mem.heapUsed, rss: mem.rss });
 await sql.end();
 process.exit(0);

@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import { interleave } from "../core/interleave.js";
 import { profileArgs, runJsonChild } from "../core/proc.js";
-import { absMax, compare, le, type Benchmark, type Row } from "../core/result.js";
+import { cpuMeter } from "../core/cpu.js";
+import { absMax, compare, le, median, type Benchmark, type Row } from "../core/result.js";
 import { generateTrades } from "../infra/fixtures.js";
 import { migrationsFingerprint } from "@ponte/coordinator";
 import { createHash } from "node:crypto";
@@ -12,6 +13,9 @@ import { cachedDatabase, connect, freshDatabase } from "../infra/postgres.js";
 interface Loaded {
   size: number;
   load_ms: number;
+  /** CPU over the load: the child's own (process.cpuUsage); for ours, plus the coordinator's. */
+  cpu_us: number;
+  /** What the watch set holds: V8 heap plus ArrayBuffer backing stores, after gc(). */
   heap_bytes: number;
   heap_used: number;
   rss: number;
@@ -60,7 +64,12 @@ export const b8: Benchmark = {
       for (const n of sizes) {
         const network = `bench-b8-${n}`;
         const ours = () =>
-          runJsonChild<Loaded>({ name: "b8-ours", script: script("b8/ours.js"), nodeArgs: ["--expose-gc", ...profileArgs()], args: [coordinator.grpcTarget, network], logDir }).then((r) => r.result);
+          (async () => {
+            // The coordinator works only while a child streams: its CPU over the child's run is the stream's.
+            const coordCpu = cpuMeter([coordinator.proc.pid]);
+            const { result } = await runJsonChild<Loaded>({ name: "b8-ours", script: script("b8/ours.js"), nodeArgs: ["--expose-gc", ...profileArgs()], args: [coordinator.grpcTarget, network], logDir });
+            return { ...result, cpu_us: result.cpu_us + (coordCpu.stop() ?? Number.NaN) };
+          })();
         const base = () =>
           runJsonChild<Loaded>({ name: "b8-baseline", script: script("b8/baseline.js"), nodeArgs: ["--expose-gc"], args: [dbUrl, network], logDir }).then((r) => r.result);
         const r = await interleave<Loaded>({
@@ -125,6 +134,7 @@ export const b8: Benchmark = {
             ours: r.ours.map((x) => x.load_ms),
             baseline: r.baseline.map((x) => x.load_ms),
             target: le(1.5, "≤ 1.5×"),
+            cpu: { ours: median(r.ours.map((x) => x.cpu_us / n)), baseline: median(r.baseline.map((x) => x.cpu_us / n)), unit: "address (agent + coordinator vs bare process; Postgres on neither)" },
           }),
         );
       }

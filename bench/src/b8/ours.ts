@@ -7,6 +7,11 @@ import { emitResult } from "../core/proc.js";
 
 const [target, network] = process.argv.slice(2) as [string, string];
 const gc = (globalThis as { gc?: () => void }).gc!;
+// The V8 heap plus ArrayBuffer backing stores, which live outside it (typed arrays' contents).
+const held = () => {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+};
 const logger = createLogger({ name: "bench-b8", level: "warn" });
 const client = createCoordinatorClient({ address: target, logger, deadlineMs: 60_000 });
 const metrics = createAgentMetrics(createRegistry("bench-b8"), network);
@@ -18,14 +23,16 @@ const identity = { ...identity0, leaseEpoch: grant.epoch };
 let watch: ReturnType<typeof createWatchSet> | undefined = createWatchSet({ logger }, { client, metrics, normalize: (a) => a.toLowerCase(), network });
 gc();
 gc();
-const heap0 = process.memoryUsage().heapUsed;
+const heap0 = held();
 const ac = new AbortController();
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const running = watch.run(identity, ac.signal, (reason) => {
   throw new Error(reason);
 });
 await watch.waitSynced(ac.signal);
 const loadMs = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
 gc();
 gc();
 const mem = process.memoryUsage();
@@ -39,8 +46,8 @@ await running;
 watch = undefined;
 gc();
 gc();
-const heapWithout = process.memoryUsage().heapUsed;
-emitResult({ size, load_ms: loadMs, heap_bytes: mem.heapUsed - Math.min(heap0, heapWithout), heap_used: mem.heapUsed, rss: mem.rss });
+const heapWithout = held();
+emitResult({ size, load_ms: loadMs, cpu_us: cpu.user + cpu.system, heap_bytes: mem.heapUsed + mem.arrayBuffers - Math.min(heap0, heapWithout), heap_used: mem.heapUsed, rss: mem.rss });
 await client.release(identity).catch(() => {});
 client.close();
 process.exit(0);

@@ -109,6 +109,45 @@ describe("watch stream (coordinator side)", () => {
     expect(["0xc0", "0xc1", "0xc2", "0xc3"].map((a) => s.sent(a)[0]!.derivationIndex)).toEqual([0, 1, 2, 3]);
   });
 
+  // The snapshot is read in chunks of 5,000 derivation indexes, each chunk's columns joined by
+  // Postgres: every address must come once, its contract, deadline and index its own, across
+  // chunk boundaries, gaps in the indexes and more chunks than one cursor read.
+  it("sends a snapshot of many chunks with each address's own fields, each address once", async () => {
+    const network = `watch-${process.pid}-${networks++}`;
+    const usdt = "0x00000000000000000000000000000000000000aa";
+    // Three trades, addresses spread over them round-robin: a misaligned column shows as a
+    // contract or deadline of another trade.
+    const trades: string[] = [];
+    for (const [i, contract] of [usdt, "", usdt].entries()) {
+      const t = await insertTrade(db.sql, { network, expiresInSeconds: 1800 + i * 7 });
+      await db.sql`UPDATE instant_trades SET contract = ${contract} WHERE id = ${t}`;
+      trades.push(t);
+    }
+    const until = await db.sql<{ id: string; ms: number; contract: string }[]>`
+      SELECT id, (extract(epoch FROM monitoring_until) * 1000)::float8 AS ms, contract FROM instant_trades WHERE id IN ${db.sql(trades)}`;
+    const byTrade = new Map(until.map((r) => [r.id, r]));
+    // Indexes 0–59,999 and 130,000–134,999, every third one left unassigned (AVAILABLE).
+    const indexes = [...Array.from({ length: 60_000 }, (_, i) => i), ...Array.from({ length: 5_000 }, (_, i) => 130_000 + i)];
+    await db.sql`
+      INSERT INTO deposit_addresses (network, address, derivation_index, derivation_path, status, trade_id, assigned_at)
+      SELECT ${network}, 'addr' || i, i, 'm/0/' || i, CASE WHEN i % 3 = 2 THEN 'AVAILABLE' ELSE 'ASSIGNED' END,
+             CASE WHEN i % 3 = 2 THEN NULL ELSE (${trades}::text[])[1 + i % 3] END, now() - interval '1 hour'
+        FROM unnest(${indexes}::int8[]) AS i`;
+    const s = stream(network);
+    await eventually(() => s.updates.some((u) => u.snapshotComplete), { timeout: 15_000 });
+    const sent = s.updates.flatMap((u) => rows(u.add));
+    const assigned = indexes.filter((i) => i % 3 !== 2);
+    expect(sent).toHaveLength(assigned.length);
+    expect(new Set(sent.map((r) => r.address)).size).toBe(assigned.length);
+    expect(s.updates.every((u) => u.add.address.length <= 5_000)).toBe(true);
+    const wrong = sent.filter((r) => {
+      const i = Number(r.address.slice(4));
+      const trade = byTrade.get(trades[i % 3]!)!;
+      return r.derivationIndex !== i || r.watchUntilMs !== trade.ms || r.contract !== (trade.contract === "" ? null : trade.contract);
+    });
+    expect(wrong).toEqual([]);
+  });
+
   // The first poll looked back from the snapshot's end: with a snapshot longer than the look-back
   // (a million addresses), an address assigned while it streamed was never sent.
   it("sends an address assigned while a long snapshot was read", async () => {

@@ -16,15 +16,25 @@ export interface WatchSink {
 }
 
 const CHUNK = 5_000;
-// Derivation indexes per snapshot query: at most this many rows wait in memory for a slow agent.
-const PAGE = 250_000;
+// Chunks per cursor read of the snapshot: about this many times CHUNK addresses wait in memory
+// for a slow agent, twice over.
+const CHUNK_BATCH = 10;
 // A creation commits a moment after its assigned_at (the transaction's start); re-reading this
 // far back on every change closes that gap, and `recent` drops the repeats.
 const SLACK_SECONDS = 30;
 
 // Read as arrays (`.values()`), in this order, straight into the columns: no object per row, and
 // the deadline as float8 epoch ms (no Date). BIP32 indexes are below 2^31: int4, no BigInt per row.
-type Row = [address: string, contract: string, watchUntilMs: number, derivationIndex: number, recent: boolean];
+type Row = [address: string, contract: string, watchUntilMs: number, derivationIndex: number];
+/** A snapshot chunk as Postgres aggregates it: each column's values joined by commas. */
+type ChunkRow = [address: string, contract: string, watchUntilMs: string, derivationIndex: string, recent: string | null];
+
+/** A chunk's lists; none of its values (addresses, contracts, numbers) holds a comma. */
+function splitChunk([address, contract, until, derivationIndex, recent]: ChunkRow): [string[], string[], string[], string[], string[]] {
+  const cols = [address.split(","), contract.split(","), until.split(","), derivationIndex.split(",")] as const;
+  if (cols.some((c) => c.length !== cols[0].length)) throw new Error("watch snapshot: a chunk's columns differ in length");
+  return [...cols, recent === null ? [] : recent.split(",")];
+}
 const COLUMNS = (sql: Sql) => sql`
   d.address, t.contract, (extract(epoch FROM t.monitoring_until) * 1000)::float8, d.derivation_index::int4`;
 
@@ -92,36 +102,53 @@ export async function streamWatchSet(opts: {
   let lastPoll = new Date();
   const started = performance.now();
   const since0 = new Date(lastPoll.getTime() - SLACK_SECONDS * 1000);
-  // Read in pages of derivation indexes, each one query streamed row by row (`forEach`), CHUNK
-  // rows per message. Not a cursor: Postgres runs a portal read in row batches without parallel
-  // workers, which made the read 2.4× slower at 100k addresses; not keyset pages of CHUNK either
-  // (a plan and sort each: 35 s at 1M). Pages bound what waits in the gRPC buffers for a slow
-  // agent: page k+1 is read while page k's messages drain, and page k+2 only once they have
-  // (bench/README.md, B8).
-  const [range] = await sql<{ lo: number | null; hi: number | null }[]>`
-    SELECT min(derivation_index)::int4 AS lo, max(derivation_index)::int4 AS hi
+  // One query read through a cursor, CHUNK_BATCH chunks at a time, each chunk one row: Postgres
+  // joins a range of CHUNK derivation indexes' columns into comma-separated strings (`string_agg`),
+  // a plain aggregate per range over the index on (network, derivation_index) and the trades'
+  // primary key, so rows stream in index order without a sort, and parsing stays off this process
+  // (five columns of a million rows parsed one by one were 1.2 s of its CPU, splitting strings
+  // 0.27 s). The cursor bounds what waits in the gRPC buffers for a slow agent: the next batch is
+  // read while this one's messages drain, and the one after only once they have. Earlier shapes
+  // — pages of 250k indexes with a hash join each, keyset pages of CHUNK rows — each rescanned
+  // the trades or sorted (bench/README.md, B8). The aggregates of one range see its rows in the
+  // same order, so the lists line up; their lengths are checked anyway.
+  const [range] = await sql<{ lo: bigint | null; hi: bigint | null }[]>`
+    SELECT min(derivation_index)::int8 AS lo, max(derivation_index)::int8 AS hi
       FROM deposit_addresses WHERE network = ${network} AND status = 'ASSIGNED'`;
   const batch = new ColumnsBuilder();
-  let sends: Promise<void>[] = [];
   let draining: Promise<void>[] = [];
-  for (let from = range?.lo ?? 0, hi = range?.hi ?? -1; from <= hi; from += PAGE) {
-    if (opts.signal.aborted || sink.closed) return;
-    const page = sql`
-      SELECT ${COLUMNS(sql)}, d.assigned_at >= ${since0}
-        FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
-       WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND t.monitoring_until > now()
-         AND d.derivation_index >= ${from} AND d.derivation_index < ${from + PAGE}`.values();
-    // postgres.js types `.values()` rows loosely.
-    await page.forEach((row) => {
-      const [address, contract, until, derivationIndex, isRecent] = row as unknown as Row;
-      batch.push(address, contract, until, derivationIndex);
-      sentAddress.push(address);
-      sentUntil.push(until);
-      if (isRecent) recent.add(address);
-      if (batch.length === CHUNK) sends.push(sink.send({ add: batch.take(), remove: [], snapshotComplete: false }));
-    });
-    await Promise.all(draining);
-    [draining, sends] = [sends, []];
+  if (range?.lo != null && range.hi != null) {
+    const chunks = sql`
+      SELECT c.* FROM generate_series(${range.lo}::int8, ${range.hi}::int8, ${CHUNK}) AS g(lo)
+       CROSS JOIN LATERAL (
+        SELECT string_agg(d.address, ',') AS address, string_agg(coalesce(t.contract, ''), ','),
+               string_agg(((extract(epoch FROM t.monitoring_until) * 1000)::float8)::text, ','),
+               string_agg(d.derivation_index::text, ','),
+               string_agg(d.address, ',') FILTER (WHERE d.assigned_at >= ${since0})
+          FROM deposit_addresses d JOIN instant_trades t ON t.id = d.trade_id
+         WHERE d.network = ${network} AND d.status = 'ASSIGNED' AND t.monitoring_until > now()
+           AND d.derivation_index >= g.lo AND d.derivation_index < g.lo + ${CHUNK}) c
+       WHERE c.address IS NOT NULL`
+      .values()
+      .cursor(CHUNK_BATCH);
+    for await (const rows of chunks) {
+      if (opts.signal.aborted || sink.closed) return;
+      const sends: Promise<void>[] = [];
+      // postgres.js types `.values()` rows loosely.
+      for (const row of rows as unknown as ChunkRow[]) {
+        const [address, contract, until, derivationIndex, isRecent] = splitChunk(row);
+        for (let i = 0; i < address.length; i++) {
+          const ms = Number(until[i]);
+          batch.push(address[i]!, contract[i]!, ms, Number(derivationIndex[i]));
+          sentAddress.push(address[i]!);
+          sentUntil.push(ms);
+          if (batch.length === CHUNK) sends.push(sink.send({ add: batch.take(), remove: [], snapshotComplete: false }));
+        }
+        for (const a of isRecent) recent.add(a);
+      }
+      await Promise.all(draining);
+      draining = sends;
+    }
   }
   await Promise.all(draining);
   // The rest (maybe none) says the snapshot is complete.

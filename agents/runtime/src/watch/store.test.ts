@@ -36,18 +36,34 @@ describe("compact watch store", () => {
   it("gives back the coordinator's spelling: checksummed, differing beyond case, and longer than a case mask holds", () => {
     const s = new WatchStore();
     const checksummed = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"; // EIP-55
-    const long = `bc1q${"A".repeat(60)}`;
-    s.add(batch({ address: checksummed }, { address: "0xABCDEF" }, { address: long }, { address: "0x00aa" }), lower);
+    const long = `bc1q${"A".repeat(70)}`;
+    const full = `bc1q${"A".repeat(60)}`; // upper case up to the mask's last bit
+    s.add(batch({ address: checksummed }, { address: "0xABCDEF" }, { address: long }, { address: full }, { address: "0x00aa" }), lower);
     s.add(batch({ address: "0x00AA" }), (a) => a.replace("AA", "zz")); // not a case difference: kept as spelled
     expect(s.get(checksummed.toLowerCase())?.address).toBe(checksummed);
     expect(s.get("0xabcdef")?.address).toBe("0xABCDEF");
     expect(s.get(long.toLowerCase())?.address).toBe(long);
+    expect(s.get(full.toLowerCase())?.address).toBe(full);
     expect(s.get("0x00aa")?.address).toBe("0x00aa");
     expect(s.get("0x00zz")?.address).toBe("0x00AA");
     // A slot reused by another address forgets the last one's case.
     s.delete("0xabcdef");
     s.add(batch({ address: "0xabcdee" }), lower);
     expect(s.get("0xabcdee")?.address).toBe("0xabcdee");
+  });
+
+  it("keeps every field when its columns grow past their first capacity", () => {
+    const s = new WatchStore();
+    const n = 5_000;
+    const rows = Array.from({ length: n }, (_, i) => ({
+      address: `0xA${i.toString(16)}`,
+      contract: i % 2 ? "0xt" : undefined,
+      untilMs: i % 5 ? UNTIL + i : Number.NaN,
+      index: 2 ** 32 - 1 - i,
+    }));
+    for (let i = 0; i < n; i += 700) s.add(batch(...rows.slice(i, i + 700)), lower);
+    expect(s.size).toBe(n);
+    expect(s.entries()).toEqual(entriesOf(batch(...rows)));
   });
 
   it("maps each batch's contract table onto its own: the same contract at another index is one contract", () => {

@@ -2,27 +2,33 @@ import type { WatchColumns, WatchEntry } from "../types.js";
 
 /**
  * The watch set's storage, compact: an agent holds every address it watches (a million is
- * normal) and looks up each transaction's recipient, so the entries are kept in columns —
- * normalised address → slot, then an interned contract, the deadline as epoch ms (no Date) and
- * the derivation index per slot — and a WatchEntry is built only for a hit. No trade id: no agent
- * reads it (the coordinator maps an address to its trade), and it was ~44 bytes an address.
- * A WatchEntry object per address (five fields and a Date) cost ~31 MB per 100k addresses
+ * normal) and looks up each transaction's recipient, so the entries are kept in typed columns —
+ * normalised address → slot, then an interned contract, the deadline as epoch ms (no Date), the
+ * derivation index and a case mask per slot — and a WatchEntry is built only for a hit. No trade
+ * id: no agent reads it (the coordinator maps an address to its trade), and it was ~44 bytes an
+ * address. A WatchEntry object per address (five fields and a Date) cost ~31 MB per 100k
+ * addresses; plain arrays cost 2.5 µs a put at 1M, typed columns grown by doubling ~1 µs
  * (bench/README.md, B8).
  */
 export class WatchStore {
   private readonly slots = new Map<string, number>();
+  private capacity = 0;
+  /** Slots handed out so far (free ones included). */
+  private used = 0;
   /** Index into `contractList`; -1: the native asset. */
-  private readonly contracts: number[] = [];
+  private contracts = new Int32Array(0);
   /** Epoch ms; NaN: no deadline. */
-  private readonly until: number[] = [];
-  private readonly derivation: number[] = [];
+  private until = new Float64Array(0);
+  private derivation = new Uint32Array(0);
   /**
    * Where the coordinator's spelling differs from the key only in letter case (an EIP-55
-   * checksummed address, keyed lower-case): bit i set when character i is upper case. A number
-   * per slot instead of a second string: a million checksummed addresses cost ~100 MB more
-   * kept as strings (bench/README.md, B8). 0: the key as it is.
+   * checksummed address, keyed lower-case): bit i of the pair (low word: characters 0–31, high:
+   * 32–63) set when character i is upper case. Two words per slot instead of a second string: a
+   * million checksummed addresses cost ~100 MB more kept as strings (bench/README.md, B8). Both
+   * 0: the key as it is.
    */
-  private readonly caseMask: number[] = [];
+  private maskLo = new Int32Array(0);
+  private maskHi = new Int32Array(0);
   /** The address as the coordinator spelled it, where that differs from its key otherwise. */
   private readonly spelled = new Map<number, string>();
   private readonly free: number[] = [];
@@ -48,16 +54,39 @@ export class WatchStore {
   private put(key: string, address: string, contract: number, untilMs: number, derivationIndex: number): void {
     let slot = this.slots.get(key);
     if (slot === undefined) {
-      slot = this.free.pop() ?? this.contracts.length;
+      slot = this.free.pop() ?? this.newSlot();
       this.slots.set(key, slot);
     }
     this.contracts[slot] = contract;
     this.until[slot] = untilMs;
     this.derivation[slot] = derivationIndex;
-    const mask = address === key ? 0 : caseMaskOf(key, address);
-    this.caseMask[slot] = Math.max(mask, 0);
-    if (mask < 0) this.spelled.set(slot, address);
+    const asKey = address === key;
+    if (asKey || !setCaseMask(key, address, slot, this.maskLo, this.maskHi)) {
+      this.maskLo[slot] = 0;
+      this.maskHi[slot] = 0;
+    }
+    // Kept as spelled only when it differs from the key beyond case (the mask is then 0).
+    if (!asKey && this.maskLo[slot] === 0 && this.maskHi[slot] === 0) this.spelled.set(slot, address);
     else if (this.spelled.size > 0) this.spelled.delete(slot); // most networks never need it
+  }
+
+  private newSlot(): number {
+    if (this.used === this.capacity) this.grow();
+    return this.used++;
+  }
+
+  private grow(): void {
+    this.capacity = Math.max(1024, this.capacity * 2);
+    const widen = <T extends Int32Array | Uint32Array | Float64Array>(old: T, make: (n: number) => T): T => {
+      const next = make(this.capacity);
+      next.set(old);
+      return next;
+    };
+    this.contracts = widen(this.contracts, (n) => new Int32Array(n));
+    this.until = widen(this.until, (n) => new Float64Array(n));
+    this.derivation = widen(this.derivation, (n) => new Uint32Array(n));
+    this.maskLo = widen(this.maskLo, (n) => new Int32Array(n));
+    this.maskHi = widen(this.maskHi, (n) => new Int32Array(n));
   }
 
   delete(key: string): void {
@@ -84,7 +113,7 @@ export class WatchStore {
     const c = this.contracts[slot]!;
     const ms = this.until[slot]!;
     return {
-      address: this.spelled.get(slot) ?? withCase(key, this.caseMask[slot]!),
+      address: this.spelled.get(slot) ?? withCase(key, this.maskLo[slot]!, this.maskHi[slot]!),
       contract: c < 0 ? null : this.contractList[c]!,
       watchUntil: Number.isNaN(ms) ? null : new Date(ms),
       derivationIndex: this.derivation[slot]!,
@@ -102,28 +131,34 @@ export class WatchStore {
   }
 }
 
-// Bits up to 2^52 are exact in a double.
-const MAX_MASKED = 53;
+const MAX_MASKED = 64;
 
-/** The case mask turning `key` into `address`, or -1 when they differ in more than case. */
-function caseMaskOf(key: string, address: string): number {
-  if (key.length !== address.length || key.length > MAX_MASKED) return -1;
-  let mask = 0;
+/**
+ * Writes the case mask turning `key` into `address` at `slot`; false (nothing written) when they
+ * differ in more than case or the key is longer than the mask.
+ */
+function setCaseMask(key: string, address: string, slot: number, lo: Int32Array, hi: Int32Array): boolean {
+  if (key.length !== address.length || key.length > MAX_MASKED) return false;
+  let l = 0;
+  let h = 0;
   for (let i = 0; i < key.length; i++) {
     const k = key.charCodeAt(i);
     const a = address.charCodeAt(i);
     if (a === k) continue;
-    if (k < 97 || k > 122 || a !== k - 32) return -1; // only a lower-case letter upper-cased
-    mask += 2 ** i;
+    if (k < 97 || k > 122 || a !== k - 32) return false; // only a lower-case letter upper-cased
+    if (i < 32) l |= 1 << i;
+    else h |= 1 << (i - 32);
   }
-  return mask;
+  lo[slot] = l;
+  hi[slot] = h;
+  return true;
 }
 
-function withCase(key: string, mask: number): string {
-  if (mask === 0) return key;
+function withCase(key: string, lo: number, hi: number): string {
+  if (lo === 0 && hi === 0) return key;
   let out = "";
   for (let i = 0; i < key.length; i++) {
-    const upper = Math.floor(mask / 2 ** i) % 2 === 1;
+    const upper = i < 32 ? (lo >>> i) & 1 : (hi >>> (i - 32)) & 1;
     out += upper ? key[i]!.toUpperCase() : key[i]!;
   }
   return out;
