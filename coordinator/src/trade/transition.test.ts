@@ -2,6 +2,7 @@ import { PonteError } from "@ponte/common";
 import { eventsv1 } from "@ponte/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDb } from "../_test/db.js";
+import type { Tx } from "../db/index.js";
 import { insertTrade } from "../_test/fixtures.js";
 import type { Actor } from "./actor.js";
 import { allowedTransitions, canTransition, TRADE_STATUSES, type ActorKind } from "./states.js";
@@ -209,7 +210,7 @@ describe("the transition table", () => {
   });
 
   describe("transitionLocked (trades this transaction locked: the UPDATE and the records in one round trip)", () => {
-    const lock = async (tx: Parameters<Parameters<typeof db.sql.begin>[0]>[0], ids: string[]) => {
+    const lock = async (tx: Tx, ids: string[]) => {
       const rows = await tx<(TradeRow & { tx_now: Date })[]>`SELECT *, now() AS tx_now FROM instant_trades WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`;
       return { trades: new Map(rows.map((r) => [r.id, tradeFromRow(r)] as const)), now: rows[0]!.tx_now };
     };
