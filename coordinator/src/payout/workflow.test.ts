@@ -123,6 +123,46 @@ describe("the payout workers", () => {
     expect(Object.fromEntries(creates)).toEqual({ [atCrash.idempotency_key]: 1 });
   });
 
+  it("start the payouts of trades confirmed together at once, not each after the last one's call", async () => {
+    const { provider, creates } = fakeProvider("processing");
+    // The provider holds every call until released: only workers woken together can be inside it together.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let inside = 0;
+    const create = provider.createPayout.bind(provider);
+    provider.createPayout = async (req) => {
+      inside++;
+      await gate;
+      return create(req);
+    };
+    const workers = payouts(provider);
+    workers.start();
+    try {
+      await eventually(async () => {
+        const [l] = await db.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity WHERE query ILIKE 'listen%ponte_payouts%'`;
+        expect(l!.n).toBeGreaterThanOrEqual(1);
+      });
+      const ids = await Promise.all(Array.from({ length: 3 }, () => sellerTrade("DEPOSIT_DETECTED")));
+      // One commit, one NOTIFY, as a block's report does.
+      await db.sql.begin(async (tx) => {
+        for (const tradeId of ids) {
+          await transition(tx, transitions, { tradeId, from: "DEPOSIT_DETECTED", to: "PAYMENT_CONFIRMED", actor: systemActor("test"), reason: "final" });
+        }
+      });
+      await eventually(() => expect(inside).toBe(3));
+      release();
+      await eventually(async () => {
+        const rows = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM payouts WHERE trade_id IN ${db.sql(ids)} AND status = 'PROCESSING'`;
+        expect(rows[0]!.n).toBe(3);
+      });
+      expect([...creates.values()]).toEqual([1, 1, 1]);
+    } finally {
+      release();
+      await workers.stop();
+    }
+  });
+
   it("pay every trade once with two replicas woken by NOTIFY only (no polling)", async () => {
     const { provider, creates } = fakeProvider("success");
     const pools = [0, 1].map(() => createSql(db.url, { max: 6, applicationName: "payout-replica" }));

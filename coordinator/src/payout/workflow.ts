@@ -158,6 +158,7 @@ export function createPayouts(common: {
            WHERE t.status = 'PAYMENT_CONFIRMED' AND t.id <> ALL(${backedOff()}::text[])
            ORDER BY t.updated_at LIMIT 1 FOR UPDATE OF t SKIP LOCKED`;
         if (!row) return "none";
+        claimedOne();
         const trade = tradeFromRow(row);
         tradeId = trade.id;
         // The DICT lookup (an HTTP call) runs while the rows below are read. Its answer is only
@@ -438,6 +439,8 @@ export function createPayouts(common: {
       return await sql.begin(async (tx) => {
         const p = freshId === undefined ? ((await claimHinted(tx)) ?? (await claimDue(tx))) : await claimFresh(tx, freshId);
         if (!p) return false;
+        // A fresh payout's worker woke the next one when it claimed the trade.
+        if (freshId === undefined) claimedOne();
         claimed = p;
         if (p.status === "PENDING") await submit(tx, p);
         else if (p.status === "UNKNOWN" || p.status === "PROCESSING" || p.status === "SETTLED") await check(tx, p);
@@ -477,12 +480,17 @@ export function createPayouts(common: {
   }
 
   // Idle workers wait here. News (a NOTIFY on ponte_payouts, the poll) wakes one; a worker that
-  // found work wakes one more, so a burst spreads over the workers while an idle replica costs
-  // one worker's queries per wake-up.
+  // claims work wakes one more at once, before doing it, so a burst spreads over the workers
+  // while an idle replica costs one worker's queries per wake-up. (Woken only once the first had
+  // finished, the second and third trades of a block waited for the first one's whole payout:
+  // bench/README.md, B6.)
   const idle: (() => void)[] = [];
   let news = 0;
   function wake(): void {
     news++;
+    idle.shift()?.();
+  }
+  function claimedOne(): void {
     idle.shift()?.();
   }
 
@@ -499,9 +507,8 @@ export function createPayouts(common: {
         await delay(o.intervalMs, ac.signal);
         continue;
       }
-      if (worked) idle.shift()?.();
       // News that came while this step looked is looked at again rather than slept through.
-      else if (news === seen && !ac.signal.aborted) await new Promise<void>((resolve) => idle.push(resolve));
+      if (!worked && news === seen && !ac.signal.aborted) await new Promise<void>((resolve) => idle.push(resolve));
     }
   }
 
