@@ -80,8 +80,11 @@ export function createApp(deps: AppDeps): App {
       });
     },
   });
-  // Webhooks carry the provider's body, not ours: their route sets its own limit.
-  app.use("*", (c, next) => (isWebhookPath(c.req.path) ? next() : apiBodyLimit(c, next)));
+  // Webhooks carry the provider's body, not ours: their route sets its own limit. No route reads
+  // the body of a GET or HEAD, and the limit's check builds the WHATWG Request that
+  // @hono/node-server otherwise never makes (an AbortSignal and undici's Request per call: ~9 %
+  // of the gateway's CPU on GET …/assets, bench/README.md, B1).
+  app.use("*", (c, next) => (isWebhookPath(c.req.path) || c.req.method === "GET" || c.req.method === "HEAD" ? next() : apiBodyLimit(c, next)));
 
   const routeDeps = { coordinator, auth, logger };
   registerSystemRoutes(app, {
