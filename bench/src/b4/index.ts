@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { cpuMeter } from "../core/cpu.js";
 import { interleave } from "../core/interleave.js";
 import { compare, ge, type Benchmark, type Row } from "../core/result.js";
-import { generateTrades, generatedAddresses, truncateAll } from "../infra/fixtures.js";
+import { generateTrades, generatedAddresses, seedHistory, truncateAll } from "../infra/fixtures.js";
 import { startCoordinator, type RunningCoordinator } from "../infra/ponte.js";
 import { connect, freshDatabase, type Sql } from "../infra/postgres.js";
 
@@ -41,6 +41,9 @@ async function prepare(sql: Sql, total: number, runTag: string): Promise<Work[]>
     const tag = (parseInt(runTag, 16) ^ c).toString(16).padStart(4, "0").slice(-4);
     await generateTrades(sql, { network, count: per, tag, amount: AMOUNT });
     work.push({ network, trades: await generatedAddresses(sql, network, tag) });
+    // As many settled trades as the run adds, so the statistics describe a running desk.
+    const historyTag = (parseInt(tag, 16) ^ 0x8000).toString(16).padStart(4, "0");
+    await seedHistory(sql, { network, count: per, tag: historyTag, firstIndex: per + 1 });
   }
   await sql`ANALYZE`;
   return work;

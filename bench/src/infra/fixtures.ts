@@ -133,9 +133,11 @@ export async function truncateAll(sql: Sql): Promise<void> {
 
 /** Puts every trade of `network` back to PENDING and forgets the chain (the trades stay). */
 export async function resetChainState(sql: Sql, network: string): Promise<void> {
-  await sql`TRUNCATE instant_trade_history, outbox, deposits, chain_blocks, chain_cursors, agent_leases`;
+  await sql`TRUNCATE instant_trade_history, outbox, chain_blocks, chain_cursors, agent_leases`;
+  // seedHistory's settled trades (no longer monitored) and their deposits stay.
+  await sql`DELETE FROM deposits WHERE tx_ref NOT LIKE 'hist:%'`;
   await sql`UPDATE instant_trades SET status = 'PENDING', version = 1, received_amount = 0, confirmed_amount = 0, updated_at = now()
-             WHERE network = ${network} AND (status <> 'PENDING' OR version <> 1)`;
+             WHERE network = ${network} AND monitoring_until > now() AND (status <> 'PENDING' OR version <> 1)`;
 }
 
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -146,4 +148,30 @@ export async function stockPool(sql: Sql, o: { network: string; count: number; f
     INSERT INTO deposit_addresses (network, address, derivation_index, derivation_path, status)
     SELECT ${lit(o.network)}, '0x' || md5('pool' || ${lit(o.tag)} || i) || lpad(to_hex(i), 8, '0'), i, 'm/44''/60''/0''/0/' || i, 'AVAILABLE'
       FROM generate_series(${o.firstIndex}, ${o.firstIndex + o.count - 1}) i`);
+}
+
+/**
+ * A desk that has been running: `count` settled trades on `network`, each COMPLETED with its
+ * CONFIRMED deposit, for the tables' statistics. On a fresh database the deposits table is empty
+ * when ANALYZE runs, and Postgres caches generic plans made for an empty table (sequential scans)
+ * that are kept as it grows, until autovacuum's first ANALYZE, which a run of a minute or two
+ * never sees: B4's deposit reads grew from 0.1 to 10 ms over one run (bench/README.md, B4). No
+ * running desk has an empty deposits table. The trades have no transfer orders: for benchmarks
+ * whose coordinator does not plan sweeps. Derivation indexes start at `firstIndex` (keep them
+ * clear of the run's trades); `tag` as for generateTrades.
+ */
+export async function seedHistory(sql: Sql, o: { network: string; count: number; tag: string; firstIndex: number }): Promise<void> {
+  await generateTrades(sql, { network: o.network, count: o.count, tag: o.tag, firstIndex: o.firstIndex });
+  const ids = `trd_${o.tag}%`;
+  await sql.begin(async (tx) => {
+    await fastLoad(tx);
+    // Settled a day ago: no longer watched.
+    await tx`UPDATE instant_trades SET status = 'COMPLETED', received_amount = crypto_amount, confirmed_amount = crypto_amount,
+                     expires_at = now() - interval '2 days', monitoring_until = now() - interval '1 day'
+              WHERE network = ${o.network} AND id LIKE ${ids}`;
+    await tx`
+      INSERT INTO deposits (network, tx_ref, tx_hash, address, amount, trade_id, status, block_height, block_hash, from_address)
+      SELECT network, 'hist:' || id, 'hist:' || id, deposit_address, crypto_amount, id, 'CONFIRMED', 0, 'hist', '0x000000000000000000000000000000000000dEaD'
+        FROM instant_trades WHERE network = ${o.network} AND id LIKE ${ids}`;
+  });
 }
