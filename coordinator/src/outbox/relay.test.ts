@@ -1,12 +1,12 @@
 import { createLogger } from "@ponte/common";
 import { eventually, startNatsServer } from "@ponte/common/testing";
 import { eventsv1 } from "@ponte/proto";
-import { AckPolicy, connect, DeliverPolicy } from "nats";
+import { AckPolicy, connect, DeliverPolicy, ErrorCode, NatsError } from "nats";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { testDb } from "../_test/db.js";
 import { insertTrade } from "../_test/fixtures.js";
 import { createCoordinatorMetrics } from "../metrics.js";
@@ -80,6 +80,38 @@ describe("the outbox relay", () => {
       await restarted?.stop();
       await nats.stop();
       rmSync(storeDir, { recursive: true, force: true });
+    }
+  });
+  // patches/nats+2.29.3.patch: nats.js built a "Cancelled" NatsError (a stack trace) for every
+  // answered request, JetStream publishes included, only to reject a settled promise with it.
+  it("builds no error per published event (the nats.js patch is applied)", async () => {
+    const nats = await startNatsServer({ storeDir: mkdtempSync(join(tmpdir(), "ponte-nats-relay-")) });
+    const suffix = randomBytes(4).toString("hex");
+    const prefix = `t${suffix}.trade`;
+    const relay = createOutboxRelay({
+      sql: db.sql,
+      logger: createLogger({ name: "test", level: "silent" }),
+      metrics: createCoordinatorMetrics(),
+      options: { natsUrl: nats.url, stream: `T_${suffix}`, subjectPrefix: prefix, duplicateWindowMs: 120_000, batchSize: 16, pollMs: 50 },
+    });
+    const errors = vi.spyOn(NatsError, "errorForCode");
+    relay.start();
+    try {
+      const ids = await Promise.all(Array.from({ length: 5 }, () => insertTrade(db.sql)));
+      for (const tradeId of ids) {
+        await db.sql.begin((tx) =>
+          transition(tx, { subjectPrefix: prefix }, { tradeId, from: "PENDING", to: "DEPOSIT_DETECTED", actor: { kind: "agent", id: "anvil" }, reason: "t" }),
+        );
+      }
+      await eventually(async () => {
+        const [r] = await db.sql<{ n: bigint }[]>`SELECT count(*) AS n FROM outbox WHERE trade_id IN ${db.sql(ids)} AND sent_at IS NULL`;
+        return r!.n === 0n;
+      });
+      expect(errors.mock.calls.filter(([code]) => code === ErrorCode.Cancelled)).toEqual([]);
+    } finally {
+      errors.mockRestore();
+      await relay.stop();
+      await nats.stop();
     }
   });
 });
