@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 // Prefixed, time-ordered ids (48-bit milliseconds + 80 random bits, Crockford base32, like a
 // ULID): they sort by creation time, which keeps cursor pagination and indexes cheap.
@@ -8,6 +8,13 @@ export type IdKind = keyof typeof prefixes;
 
 export type TradeId = `trd_${string}` & { readonly __brand: "TradeId" };
 export type QuoteId = `qte_${string}` & { readonly __brand: "QuoteId" };
+
+// The random part comes from a pool of the CSPRNG's bytes refilled 4 KiB at a time (each byte
+// used once), as uuid's generators do: one call per 409 ids instead of one each, which was
+// ~1–3 % of the coordinator's CPU under load (bench/README.md, B4).
+const RANDOM_BYTES = 10;
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
 
 function encode(bytes: Uint8Array): string {
   let bits = 0;
@@ -31,9 +38,18 @@ export function newId(kind: "quote"): QuoteId;
 export function newId(kind: IdKind): string;
 export function newId(kind: IdKind): string {
   const bytes = new Uint8Array(16);
-  const ms = BigInt(Date.now());
-  for (let i = 0; i < 6; i++) bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  bytes.set(randomBytes(10), 6);
+  // Below 2^53: exact in a double, no BigInt per byte.
+  let ms = Date.now();
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  if (poolAt + RANDOM_BYTES > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  bytes.set(pool.subarray(poolAt, poolAt + RANDOM_BYTES), 6);
+  poolAt += RANDOM_BYTES;
   return `${prefixes[kind]}_${encode(bytes)}`;
 }
 
