@@ -61,12 +61,13 @@ export class WatchStore {
     this.until[slot] = untilMs;
     this.derivation[slot] = derivationIndex;
     const asKey = address === key;
-    if (asKey || !setCaseMask(key, address, slot, this.maskLo, this.maskHi)) {
+    const masked = !asKey && setCaseMask(key, address, slot, this.maskLo, this.maskHi);
+    if (!masked) {
       this.maskLo[slot] = 0;
       this.maskHi[slot] = 0;
     }
-    // Kept as spelled only when it differs from the key beyond case (the mask is then 0).
-    if (!asKey && this.maskLo[slot] === 0 && this.maskHi[slot] === 0) this.spelled.set(slot, address);
+    // Kept as spelled only when it differs from the key beyond case.
+    if (!asKey && !masked) this.spelled.set(slot, address);
     else if (this.spelled.size > 0) this.spelled.delete(slot); // most networks never need it
   }
 
