@@ -5,7 +5,7 @@ import { testDb } from "../_test/db.js";
 import { insertTrade } from "../_test/fixtures.js";
 import { acquireLease, type Identity } from "../agent/lease.js";
 import { loadAssetRegistry } from "../quote/registry.js";
-import { createDepositReporting, type DepositReporting, type ReportedBlock } from "./report.js";
+import { createDepositReporting, KEEP_BLOCKS, PRUNE_EVERY, type DepositReporting, type ReportedBlock } from "./report.js";
 
 // The coordinator side of deposits, driven the way an agent drives it (anvil:USDT, 2 confirmations).
 let db: Awaited<ReturnType<typeof testDb>>;
@@ -197,6 +197,34 @@ describe("deposits reported by an agent", () => {
     }
     const [n] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM deposits WHERE tx_ref LIKE '0xbb%'`;
     expect(n!.n).toBe(30);
+  });
+
+  it("keeps the last KEEP_BLOCKS blocks, deleting older ones each time the cursor passes a multiple of PRUNE_EVERY", async () => {
+    const kept = async () =>
+      (await db.sql<{ lo: string; hi: string; n: number }[]>`
+        SELECT min(height)::text AS lo, max(height)::text AS hi, count(*)::int AS n FROM chain_blocks WHERE network = 'anvil'`)[0]!;
+    const reportTo = async (top: bigint) => {
+      while (height < top) {
+        const blocks: ReportedBlock[] = [];
+        for (let i = 0; i < 250 && height < top; i++) blocks.push(block(++height, []));
+        await rep.reportBlocks(id, blocks, height, height - 1n);
+      }
+    };
+    await reportTo(KEEP_BLOCKS - 1n);
+    expect(await kept()).toEqual({ lo: "0", hi: String(KEEP_BLOCKS - 1n), n: Number(KEEP_BLOCKS) });
+    // One report from 1,999 to 2,050 passes 2,000: everything below 2,050 − KEEP_BLOCKS goes.
+    const mid = KEEP_BLOCKS + PRUNE_EVERY / 2n;
+    await reportTo(mid);
+    expect(await kept()).toEqual({ lo: "50", hi: String(mid), n: Number(KEEP_BLOCKS) + 1 });
+    // Block by block up to 2,099: nothing is deleted until the cursor reaches 2,100.
+    for (let h = mid + 1n; h < KEEP_BLOCKS + PRUNE_EVERY; h++) await rep.reportBlocks(id, [block(++height, [])], height, height - 1n);
+    expect(await kept()).toEqual({ lo: "50", hi: String(height), n: Number(height) - 49 });
+    await rep.reportBlocks(id, [block(++height, [])], height, height - 1n);
+    expect(await kept()).toEqual({ lo: String(PRUNE_EVERY), hi: String(height), n: Number(KEEP_BLOCKS) + 1 });
+    // A repeated report of a kept block is still recognised, and a reorg to a kept ancestor works.
+    await rep.reportBlocks(id, [block(height - 5n, [])], height, height - 1n);
+    await rep.reportReorg(id, { height: PRUNE_EVERY + 1n, hash: hash(PRUNE_EVERY + 1n) }, []);
+    expect(await kept()).toEqual({ lo: String(PRUNE_EVERY), hi: String(PRUNE_EVERY + 1n), n: 2 });
   });
 
   it("a trade with a deposit waiting for confirmations keeps its amounts current without changing state", async () => {

@@ -39,7 +39,11 @@ export interface DepositReporting {
 // Trades that still take deposits into their amount; a deposit to any other trade is "late".
 const OPEN = ["PENDING", "DEPOSIT_DETECTED"];
 // Blocks kept per network for recognising repeated reports and checking reorg ancestors.
-const KEEP_BLOCKS = 2_000n;
+export const KEEP_BLOCKS = 2_000n;
+// Older blocks are deleted when the cursor crosses a multiple of this, not at every block: one
+// DELETE per 100 blocks instead of a statement in every report (bench/README.md, B4), so up to
+// KEEP_BLOCKS + PRUNE_EVERY blocks are kept.
+export const PRUNE_EVERY = 100n;
 
 export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext }): DepositReporting {
   const { sql, ctx } = common;
@@ -148,9 +152,10 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
         const fin = maxBig(finalized < cursor.height ? finalized : cursor.height, cur?.finalized_height ?? 0n);
         const headHeight = maxBig(head, cursor.height);
         const deposits = accepted.flatMap((b) => b.deposits.map((d) => ({ ...d, block: { height: b.height, hash: b.hash } })));
+        const prune = cursor.height >= KEEP_BLOCKS && cursor.height / PRUNE_EVERY > (cur?.height ?? -1n) / PRUNE_EVERY;
         // One round trip: the writes, then (statements run in the order sent) the trades they may
         // move, locked, with their deposits; the transitions decided from them are the next one.
-        const [, , , , locked] = await Promise.all([
+        const [, , , , , locked] = await Promise.all([
           accepted.length > 0
             ? tx`INSERT INTO chain_blocks (network, height, hash, parent_hash)
                  SELECT ${id.network}, b.height, b.hash, b.parent_hash
@@ -158,8 +163,10 @@ export function createDepositReporting(common: { sql: Sql; ctx: EvaluateContext 
                                ${accepted.map((b) => b.parentHash)}::text[]) AS b(height, hash, parent_hash)`.execute()
             : undefined,
           storeDeposits(tx, id.network, deposits),
+          prune
+            ? tx`DELETE FROM chain_blocks WHERE network = ${id.network} AND height < ${(cursor.height - KEEP_BLOCKS).toString()}`.execute()
+            : undefined,
           tx`
-            WITH pruned AS (DELETE FROM chain_blocks WHERE network = ${id.network} AND height < ${(cursor.height - KEEP_BLOCKS).toString()})
             INSERT INTO chain_cursors (network, height, hash, finalized_height, head_height)
             VALUES (${id.network}, ${cursor.height.toString()}, ${cursor.hash}, ${fin.toString()}, ${headHeight.toString()})
             ON CONFLICT (network) DO UPDATE SET height = EXCLUDED.height, hash = EXCLUDED.hash,
