@@ -133,7 +133,7 @@ describe("the transition table", () => {
     expect(out.map((o) => o.trade_id)).toEqual(ids);
     for (const [i, o] of out.entries()) {
       const ev = eventsv1.TradeEvent.decode(o.payload);
-      expect(ev).toMatchObject({ tradeId: ids[i], fromStatus: "DEPOSIT_DETECTED", toStatus: "PAYMENT_CONFIRMED", version: 2n, data: { n: String(i) } });
+      expect(ev).toMatchObject({ tradeId: ids[i], fromStatus: "DEPOSIT_DETECTED", toStatus: "PAYMENT_CONFIRMED", version: 2n, reason: `final ${i}`, data: { n: String(i) } });
       expect(ev.occurredAt).toBe(hist[i]!.created_at.toISOString());
     }
   });
