@@ -217,7 +217,7 @@ describe("deposits reported by an agent", () => {
     await reportTo(mid);
     expect(await kept()).toEqual({ lo: "50", hi: String(mid), n: Number(KEEP_BLOCKS) + 1 });
     // Block by block up to 2,099: nothing is deleted until the cursor reaches 2,100.
-    for (let h = mid + 1n; h < KEEP_BLOCKS + PRUNE_EVERY; h++) await rep.reportBlocks(id, [block(++height, [])], height, height - 1n);
+    while (height < KEEP_BLOCKS + PRUNE_EVERY - 1n) await rep.reportBlocks(id, [block(++height, [])], height, height - 1n);
     expect(await kept()).toEqual({ lo: "50", hi: String(height), n: Number(height) - 49 });
     await rep.reportBlocks(id, [block(++height, [])], height, height - 1n);
     expect(await kept()).toEqual({ lo: String(PRUNE_EVERY), hi: String(height), n: Number(KEEP_BLOCKS) + 1 });

@@ -100,8 +100,8 @@ export async function transitionLocked(
  * The one guarded UPDATE of every path's trade: to its last step's state, its version up by its
  * steps, its amounts as set; only where the trade is in the path's first state (and, given
  * `versionOf`, at that version). Returns the updated rows, or only their ids where the caller
- * knows the rows already (parsing 30 columns of every trade was a fifth of a batched report's
- * row decoding; bench/README.md, B4). Not sent until executed.
+ * knows the rows already (decoding 30 columns of every trade was two fifths of a batched
+ * report's row decoding; bench/README.md, B4). Not sent until executed.
  */
 function guardedUpdate<R extends "rows" | "id" = "rows">(
   tx: Tx,
