@@ -51,6 +51,21 @@ describe("over HTTP", () => {
     }
   });
 
+  it("takes a body of exactly the limit and refuses one byte more, whether declared or chunked", async () => {
+    const authorization = `Bearer ${await signToken({ sub: "u1" })}`;
+    const headers = { authorization, "content-type": "application/json" };
+    const frame = JSON.stringify({ symbol: "USDT", network: "polygon", crypto_amount: "1", pad: "" });
+    const sized = (n: number) => frame.replace('"pad":""', `"pad":"${"p".repeat(n - Buffer.byteLength(frame))}"`);
+    const limit = t.config.BODY_LIMIT_BYTES;
+    for (const chunked of [false, true]) {
+      // At the limit the body is read and validated: the unknown field is what is refused.
+      const at = await raw("POST", "/api/v1/instant-trade/quote", sized(limit), headers, chunked);
+      expect(at).toMatchObject({ status: 422, json: { error: { code: "VALIDATION_ERROR", details: { fields: [{ field: "pad" }] } } } });
+      const over = await raw("POST", "/api/v1/instant-trade/quote", sized(limit + 1), headers, chunked);
+      expect(over).toMatchObject({ status: 413, json: { error: { code: "PAYLOAD_TOO_LARGE", details: { limit_bytes: limit } } } });
+    }
+  });
+
   // No route reads a GET's body, so none is limited (the check would build a WHATWG Request per call).
   it("answers a GET with a body over the limit without reading it, and the connection after it", async () => {
     const res = await raw("GET", "/healthz", "g".repeat(200_000), { "content-type": "application/json" });

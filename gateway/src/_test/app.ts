@@ -1,12 +1,14 @@
 import { createLogger, createRegistry, type Logger, type Registry } from "@ponte/common";
 import { freePort } from "@ponte/common/testing";
 import { createApp } from "../app.js";
+import type { GatewayConfig } from "../config.js";
 import { createCoordinatorClient, type Coordinator } from "../coordinator/index.js";
 import type { App } from "../routes/common.js";
 import { testConfig } from "./auth.js";
 
 export interface TestApp {
   app: App;
+  config: GatewayConfig;
   registry: Registry;
   close(): void;
 }
@@ -30,7 +32,7 @@ export async function buildAppWithoutCoordinator(env: Record<string, string> = {
     logger,
     registry,
   });
-  return { app: createApp({ config, logger, registry, coordinator }), registry, close: () => coordinator.close() };
+  return { app: createApp({ config, logger, registry, coordinator }), config, registry, close: () => coordinator.close() };
 }
 
 export interface ErrorJson {
