@@ -19,6 +19,7 @@ import { createPayouts } from "./payout/workflow.js";
 import type { Trade } from "./trade/model.js";
 import { createCoordinatorMetrics, registerDatabaseGauges } from "./metrics.js";
 import { createOutboxRelay } from "./outbox/relay.js";
+import { createOutboxRetention } from "./outbox/retention.js";
 import { createPriceSource } from "./quote/from-config.js";
 import { applyContractOverrides, loadAssetRegistry } from "./quote/registry.js";
 import { createTradeService } from "./trade/service.js";
@@ -191,6 +192,15 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   });
   relay.start();
   shutdown.onShutdown("outbox", () => relay.stop());
+
+  const retention = createOutboxRetention({
+    sql,
+    logger,
+    metrics,
+    options: { retentionHours: config.OUTBOX_RETENTION_HOURS, intervalMs: config.OUTBOX_RETENTION_INTERVAL_MS, batchSize: 5_000 },
+  });
+  retention.start();
+  shutdown.onShutdown("outbox_retention", () => retention.stop());
 
   transfers.start();
   shutdown.onShutdown("transfers", () => transfers.stop());

@@ -46,6 +46,9 @@ const Env = z.object({
   // Events published (and their acks awaited) per relay transaction: a batched report makes 200.
   OUTBOX_BATCH_SIZE: env.int(1_000, 1),
   OUTBOX_POLL_MS: env.int(1_000, 10),
+  // Published events are kept this long, then deleted (the trade history is the audit trail).
+  OUTBOX_RETENTION_HOURS: env.int(168, 1),
+  OUTBOX_RETENTION_INTERVAL_MS: env.int(3_600_000, 10),
   GRPC_HOST: z.string().default("0.0.0.0"),
   GRPC_PORT: env.port(50051),
   METRICS_HOST: z.string().default("0.0.0.0"),

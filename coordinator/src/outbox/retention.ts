@@ -1,0 +1,82 @@
+import { delay, type Logger } from "@ponte/common";
+import type { Sql } from "../db/index.js";
+import type { CoordinatorMetrics } from "../metrics.js";
+
+export interface OutboxRetentionOptions {
+  /** Published events older than this (by sent_at) are deleted. */
+  retentionHours: number;
+  intervalMs: number;
+  /** Rows read and deleted per statement. */
+  batchSize: number;
+}
+
+export interface OutboxRetention {
+  runOnce(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+// Published events are deleted once they are older than the retention: every event went to
+// JetStream (which keeps its own retention) and the trade's history rows are the audit trail,
+// so an outbox row is only needed until it is sent and past NATS' duplicate window.
+//
+// Each statement reads the oldest `batchSize` rows by seq (the primary key) and deletes the
+// leading run of them that were sent before the cutoff. The first row that is unsent or too
+// recent ends the sweep, so a pass reads only what it deletes plus one batch, never the whole
+// table; an unsent row is never deleted, and the rows behind a stuck one wait for it (the relay's
+// backlog metrics page for that). Replicas may sweep at once: a row deleted by one is skipped
+// by the other.
+export function createOutboxRetention(common: {
+  sql: Sql;
+  logger: Logger;
+  metrics: CoordinatorMetrics;
+  options: OutboxRetentionOptions;
+}): OutboxRetention {
+  const { sql, metrics, options: o } = common;
+  const logger = common.logger.child({ component: "outbox_retention" });
+  const ac = new AbortController();
+  let loop: Promise<void> | undefined;
+
+  async function runOnce(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await sql<{ seq: bigint }[]>`
+        WITH head AS (
+          SELECT seq, sent_at FROM outbox ORDER BY seq LIMIT ${o.batchSize}
+        ), stop AS (
+          SELECT min(seq) AS seq FROM head
+           WHERE sent_at IS NULL OR sent_at >= now() - make_interval(hours => ${o.retentionHours})
+        )
+        DELETE FROM outbox d USING head, stop
+         WHERE d.seq = head.seq AND (stop.seq IS NULL OR head.seq < stop.seq)
+        RETURNING d.seq`;
+      total += deleted.length;
+      if (deleted.length < o.batchSize || ac.signal.aborted) break;
+    }
+    metrics.workerItems.inc({ worker: "outbox_retention" }, total);
+    if (total > 0) logger.info({ deleted: total, retention_hours: o.retentionHours }, "Deleted published outbox events past retention");
+    return total;
+  }
+
+  return {
+    runOnce,
+    start() {
+      loop = (async () => {
+        while (!ac.signal.aborted) {
+          try {
+            await runOnce();
+            metrics.workerRuns.inc({ worker: "outbox_retention", result: "ok" });
+          } catch (err) {
+            metrics.workerRuns.inc({ worker: "outbox_retention", result: "error" });
+            logger.warn({ err }, "Outbox retention pass failed; retrying at the next interval");
+          }
+          await delay(o.intervalMs, ac.signal);
+        }
+      })();
+    },
+    async stop() {
+      ac.abort();
+      await loop;
+    },
+  };
+}
