@@ -34,6 +34,7 @@ function setup(ttlMs: number) {
   });
   const get = async () => {
     const res = await app.request("/api/v1/instant-trade/assets");
+    if (res.status === 200) expect(res.headers.get("content-type")).toBe("application/json");
     return { status: res.status, body: res.status === 200 ? ((await res.json()) as { assets: AssetJson[] }) : undefined };
   };
   return { state, get, advance: (ms: number) => void (clock += ms) };
@@ -42,7 +43,7 @@ function setup(ttlMs: number) {
 describe("GET /api/v1/instant-trade/assets cache", () => {
   it("answers from its copy within the TTL and shows a change once the TTL has passed", async () => {
     const t = setup(1_000);
-    expect((await t.get()).body?.assets[0]?.price).toBe("15000.00");
+    expect((await t.get()).body).toEqual({ assets: [asset("15000.00")] });
     t.state.current = [asset("16000.00")];
     t.advance(999);
     expect((await t.get()).body?.assets[0]?.price).toBe("15000.00");
