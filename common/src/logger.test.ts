@@ -1,16 +1,21 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "./logger.js";
+import { childLogger, createLogger } from "./logger.js";
 
 function capture() {
   const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split("\n")) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString().split("\n")) {
+        if (!l) continue;
+        raw.push(l);
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+      }
       done();
     },
   });
-  return { lines, logger: createLogger({ name: "test", destination }) };
+  return { lines, raw, logger: createLogger({ name: "test", destination }) };
 }
 
 describe("createLogger", () => {
@@ -38,5 +43,18 @@ describe("createLogger", () => {
     const obj = { secret: "s3cr3t", nested: { password: "hunter2" } };
     logger.info(obj, "line");
     expect(obj).toEqual({ secret: "s3cr3t", nested: { password: "hunter2" } });
+  });
+
+  it("childLogger binds a key once however many levels bind it, and still adds what is new", () => {
+    const { lines, raw, logger } = capture();
+    const agent = childLogger(logger, { network: "anvil" });
+    const module = childLogger(childLogger(agent, { network: "anvil" }), { network: "anvil", component: "transfers" });
+    module.info({ trade_id: "trd_1" }, "line");
+    expect(raw[0]!.match(/"network"/g)).toHaveLength(1);
+    expect(raw[0]!.match(/"component"/g)).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ network: "anvil", component: "transfers", trade_id: "trd_1" });
+    // The plain child, for contrast: pino repeats the key.
+    logger.child({ network: "anvil" }).child({ network: "anvil" }).info("line");
+    expect(raw[1]!.match(/"network"/g)).toHaveLength(2);
   });
 });

@@ -23,6 +23,17 @@ export function createLogger(opts: { name: string; level?: string; destination?:
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }
 
+/**
+ * A child logger that binds only what its ancestors do not already carry with the same value.
+ * pino writes every binding of every level, so a key bound by the agent and again by its modules
+ * appeared two or three times in one JSON line, which log pipelines reject or resolve arbitrarily.
+ */
+export function childLogger(parent: Logger, bindings: Record<string, unknown>): Logger {
+  const bound = parent.bindings();
+  const fresh = Object.fromEntries(Object.entries(bindings).filter(([k, v]) => bound[k] !== v));
+  return parent.child(fresh);
+}
+
 /** Strips credentials and query strings from a URL before it is logged. */
 export function safeUrl(url: string): string {
   try {

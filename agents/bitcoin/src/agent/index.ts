@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { createAgentMetrics, runAgent, type AgentCommon, type AgentHandle, type CoordinatorClient, type SystemWallet } from "@ponte/agent-runtime";
 import { loadSeed, type SeedHandle } from "@ponte/agent-runtime/keys";
-import { ConfigError, delay, retry } from "@ponte/common";
+import { childLogger, ConfigError, delay, retry } from "@ponte/common";
 import { endpointLabel, type UtxoConfig } from "../config/index.js";
 import { createScriptReader } from "../script/index.js";
 import { createUtxoFollower } from "../follow/index.js";
@@ -50,7 +50,7 @@ export function systemWallets(keys: UtxoKeys, config: UtxoConfig): SystemWallet[
  */
 export async function startUtxoAgent(common: AgentCommon, o: StartUtxoAgentOptions): Promise<UtxoAgent> {
   const { config } = o;
-  const logger = common.logger.child({ network: config.network });
+  const logger = childLogger(common.logger, { network: config.network });
   const seed =
     o.seed ?? (o.mnemonic !== undefined ? await loadSeed({ source: "env", variable: "(in-process mnemonic)", value: o.mnemonic }, logger) : undefined);
   if (!seed) throw new Error("startUtxoAgent needs a seed");

@@ -9,7 +9,7 @@
 // and the watch set did not change meanwhile; anything else (reorg, a moved chain, another
 // cursor, a failure) discards it and reads again as if it had never been made.
 import { BlockWindow, createNextHeight, isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext } from "@ponte/agent-runtime";
-import { delay, PonteError, type Logger } from "@ponte/common";
+import { childLogger, delay, PonteError, type Logger } from "@ponte/common";
 import type { UtxoConfig } from "../config/index.js";
 import { createMempoolTracker, type MempoolMetrics, type MempoolTracker } from "../mempool/index.js";
 import type { UtxoRpc } from "../rpc/index.js";
@@ -52,7 +52,7 @@ interface ReadAhead {
 export function createUtxoFollower(common: { logger: Logger }, deps: UtxoFollowerDeps) {
   return (ctx: FollowerContext): Follower => {
     const { config, rpc } = deps;
-    const logger = common.logger.child({ network: config.network });
+    const logger = childLogger(common.logger, { network: config.network });
     const source = createBlockSource({ rpc, watch: ctx.watch, readScript: deps.readScript, useRest: config.restUrl !== null });
     const tracker = deps.mempool
       ? createMempoolTracker({ logger }, { rpc, watch: ctx.watch, readScript: deps.readScript, report: ctx.reportMempool, metrics: deps.mempoolMetrics })

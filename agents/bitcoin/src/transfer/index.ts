@@ -4,7 +4,7 @@
 // spends the same inputs, so at most one can ever land: a restarted agent re-broadcasts the
 // recorded bytes, a stuck one is replaced (BIP125) with a higher fee.
 import type { AgentMetrics, TransferAttempt, TransferExecutor, TransferOrder, TransferRunContext, TransferStatus } from "@ponte/agent-runtime";
-import { crashPoint, delay, PonteError, type Logger } from "@ponte/common";
+import { childLogger, crashPoint, delay, PonteError, type Logger } from "@ponte/common";
 import { Psbt, Transaction } from "bitcoinjs-lib";
 import { isAddressOf, type UtxoConfig } from "../config/index.js";
 import { outputScript } from "../derive/index.js";
@@ -64,7 +64,7 @@ export function createUtxoTransferExecutor(
   deps: { config: UtxoConfig; rpc: UtxoRpc; keys: UtxoKeys; metrics?: AgentMetrics; utxoMetrics?: UtxoMetrics },
 ): UtxoTransferExecutor {
   const { config, rpc, keys } = deps;
-  const logger = common.logger.child({ network: config.network, component: "transfers" });
+  const logger = childLogger(common.logger, { network: config.network, component: "transfers" });
   const states = new Map<string, OrderState>();
   /** Hot-wallet coins spent by a transaction this executor signed (not yet confirmed). */
   const reserved = new Set<string>();

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { createAgentMetrics, runAgent, type AgentCommon, type AgentHandle, type CoordinatorClient, type SystemWallet } from "@ponte/agent-runtime";
 import { loadSeed, type SeedHandle } from "@ponte/agent-runtime/keys";
-import { ConfigError, retry } from "@ponte/common";
+import { childLogger, ConfigError, retry } from "@ponte/common";
 import { endpointLabel, transferSettings, type EvmConfig } from "../config/index.js";
 import { createEvmFollower } from "../follow/index.js";
 import { createEvmKeys, type EvmKeys } from "../keys/index.js";
@@ -53,7 +53,7 @@ export function systemWallets(keys: EvmKeys, config: EvmConfig): SystemWallet[] 
  */
 export async function startEvmAgent(common: AgentCommon, o: StartEvmAgentOptions): Promise<EvmAgent> {
   const { config } = o;
-  const logger = common.logger.child({ network: config.network });
+  const logger = childLogger(common.logger, { network: config.network });
   const seed =
     o.seed ?? (o.mnemonic !== undefined ? await loadSeed({ source: "env", variable: "(in-process mnemonic)", value: o.mnemonic }, logger) : undefined);
   if (!seed) throw new Error("startEvmAgent needs a seed");

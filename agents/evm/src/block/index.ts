@@ -1,5 +1,5 @@
 import type { Deposit, ProcessedBlock, WatchView } from "@ponte/agent-runtime";
-import type { Logger } from "@ponte/common";
+import { childLogger, type Logger } from "@ponte/common";
 import { getAddress } from "ethers";
 import type { TokenConfig } from "../config/index.js";
 import type { LogFetcher } from "../logs/index.js";
@@ -51,7 +51,7 @@ export function createBlockProcessor(
   },
 ): BlockProcessor {
   const own = new Set((o.ownAddresses ?? []).map((a) => a.toLowerCase()));
-  const logger = common.logger.child({ network: o.network });
+  const logger = childLogger(common.logger, { network: o.network });
   // Contracts go out lower-case: the coordinator's registry stores EVM contracts that way and
   // matches a deposit's contract to its trade's exactly.
   const tokens = new Map(o.tokens.map((t) => [t.contract.toLowerCase(), { ...t, contract: t.contract.toLowerCase() }]));

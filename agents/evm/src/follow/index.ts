@@ -1,5 +1,5 @@
 import { BlockWindow, createNextHeight, isCursorMismatch, isLeaseLost, type BlockRef, type Follower, type FollowerContext, type ProcessedBlock } from "@ponte/agent-runtime";
-import { delay, type Logger } from "@ponte/common";
+import { childLogger, delay, type Logger } from "@ponte/common";
 import { ChainMovedError, createBlockProcessor } from "../block/index.js";
 import type { EvmConfig } from "../config/index.js";
 import type { LogFetcher } from "../logs/index.js";
@@ -51,7 +51,7 @@ const min = (a: bigint, b: bigint) => (a < b ? a : b);
 export function createEvmFollower(common: { logger: Logger }, deps: EvmFollowerDeps) {
   return (ctx: FollowerContext): Follower => {
     const { config, rpc, heads } = deps;
-    const logger = common.logger.child({ network: config.network });
+    const logger = childLogger(common.logger, { network: config.network });
     const processor = createBlockProcessor({ logger }, { rpc, logs: deps.logs, tokens: config.tokens, watch: ctx.watch, network: config.network, ownAddresses: deps.ownAddresses });
     const window = new BlockWindow();
     let cursor: BlockRef | null = ctx.cursor.block;

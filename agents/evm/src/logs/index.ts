@@ -1,4 +1,4 @@
-import type { Logger } from "@ponte/common";
+import { childLogger, type Logger } from "@ponte/common";
 import { RpcError, toHex, type EvmRpc, type RpcRequest } from "../rpc/index.js";
 import { TRANSFER_TOPIC, type RpcLog } from "../rpc/types.js";
 
@@ -26,7 +26,7 @@ export function createLogFetcher(
   common: { logger: Logger },
   o: { rpc: EvmRpc; contracts: string[]; maxRange: number; network: string },
 ): LogFetcher {
-  const logger = common.logger.child({ network: o.network });
+  const logger = childLogger(common.logger, { network: o.network });
   let range = o.maxRange;
   let successes = 0;
   const filter = { address: o.contracts, topics: [TRANSFER_TOPIC] };

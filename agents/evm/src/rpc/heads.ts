@@ -1,5 +1,5 @@
 import type { AgentMetrics } from "@ponte/agent-runtime";
-import { delay, type Logger } from "@ponte/common";
+import { childLogger, delay, type Logger } from "@ponte/common";
 import WebSocket from "ws";
 import { endpointLabel } from "../config/index.js";
 import { toHeader, type Header } from "./types.js";
@@ -28,7 +28,7 @@ export function createHeadWatcher(
   common: { logger: Logger },
   o: { urls: string[]; metrics: AgentMetrics; network: string; pingIntervalMs?: number },
 ): HeadWatcher {
-  const logger = common.logger.child({ network: o.network });
+  const logger = childLogger(common.logger, { network: o.network });
   const stopAc = new AbortController();
   let socket: WebSocket | undefined;
   let connected = false;

@@ -1,7 +1,7 @@
 // The hot wallet's balances as metrics (ponte_agent_wallet_balance{network, asset}). Whole units
 // as a float are fine for a dashboard; nothing reads money back from a metric.
 import type { AgentMetrics } from "@ponte/agent-runtime";
-import { delay, type Logger } from "@ponte/common";
+import { childLogger, delay, type Logger } from "@ponte/common";
 import { formatUnits } from "ethers";
 import type { TokenConfig } from "../config/index.js";
 import type { EvmRpc } from "../rpc/index.js";
@@ -35,7 +35,7 @@ export function createBalanceMonitor(
     report?: (r: BalanceReading) => Promise<unknown>;
   },
 ): BalanceMonitor {
-  const logger = common.logger.child({ network: o.network, component: "balances" });
+  const logger = childLogger(common.logger, { network: o.network, component: "balances" });
   const ac = new AbortController();
   let failing = false;
   const refresh = async () => {

@@ -5,7 +5,7 @@
 // may land, and a resumed order re-broadcasts them instead of signing anew. Every attempt of an
 // order (a replacement included) uses the same nonce, so at most one of them can ever land.
 import type { AgentMetrics, TransferAttempt, TransferExecutor, TransferOrder, TransferRunContext, TransferStatus } from "@ponte/agent-runtime";
-import { crashPoint, delay, PonteError, RetryableError, type Logger } from "@ponte/common";
+import { childLogger, crashPoint, delay, PonteError, RetryableError, type Logger } from "@ponte/common";
 import { getAddress, Transaction } from "ethers";
 import { transferSettings, type EvmConfig, type TokenConfig, type TransferSettings } from "../config/index.js";
 import type { SignerKey, EvmKeys } from "../keys/index.js";
@@ -88,7 +88,7 @@ export interface EvmTransferExecutor extends TransferExecutor {
 export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmTransferDeps): EvmTransferExecutor {
   const { config, rpc, keys } = deps;
   const settings: TransferSettings = transferSettings(config);
-  const logger = common.logger.child({ network: config.network, component: "transfers" });
+  const logger = childLogger(common.logger, { network: config.network, component: "transfers" });
   const nonces: NonceManager = createNonceManager({ rpc });
   const states = new Map<string, OrderState>();
   const tokens = new Map<string, TokenConfig>(config.tokens.map((t) => [t.contract.toLowerCase(), t]));

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import {
+  childLogger,
   createLogger,
   createRegistry,
   createShutdown,
@@ -125,7 +126,7 @@ export async function runAgent(
   } = {},
 ): Promise<AgentHandle> {
   const { config } = common;
-  const logger = common.logger.child({ network: plugin.network });
+  const logger = childLogger(common.logger, { network: plugin.network });
   const metrics = opts.agentMetrics ?? createAgentMetrics(common.metrics, plugin.network);
   const client =
     opts.client ??

@@ -1,4 +1,4 @@
-import { delay, PonteError, type Logger } from "@ponte/common";
+import { childLogger, delay, PonteError, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
 import type { AgentIdentity, ChainFamily, SystemWallet } from "../types.js";
@@ -52,7 +52,7 @@ interface ActiveTerm {
 }
 
 export function createLease(common: { logger: Logger }, o: LeaseOptions): Lease {
-  const logger = common.logger.child({ network: o.network, agent_id: o.agentId });
+  const logger = childLogger(common.logger, { network: o.network, agent_id: o.agentId });
   const stopAc = new AbortController();
   let ttlMs = o.defaultTtlMs ?? 3_000;
   let active: ActiveTerm | undefined;

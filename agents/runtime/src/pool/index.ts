@@ -1,4 +1,4 @@
-import { delay, PonteError, type Logger } from "@ponte/common";
+import { childLogger, delay, PonteError, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
 import type { AgentIdentity, DerivedAddress } from "../types.js";
@@ -30,7 +30,7 @@ export function createPoolKeeper(
     debounceMs?: number;
   },
 ): PoolKeeper {
-  const logger = common.logger.child({ network: o.network });
+  const logger = childLogger(common.logger, { network: o.network });
   const chunkSize = Math.min(o.chunkSize ?? 500, 500);
   let wake: (() => void) | undefined;
   let poked = false;

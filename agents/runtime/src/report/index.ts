@@ -1,4 +1,4 @@
-import { PonteError, retry, type Logger } from "@ponte/common";
+import { childLogger, PonteError, retry, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
 import type { AgentIdentity, BlockRef, CursorState, MempoolDeposit, ProcessedBlock, ReorgNotice } from "../types.js";
@@ -36,7 +36,7 @@ export function createReporter(
     onLeaseLost: (reason: string) => void;
   },
 ): Reporter {
-  const logger = common.logger.child({ network: o.identity.network });
+  const logger = childLogger(common.logger, { network: o.identity.network });
   // Deposits reported but not yet final, for the confirmed/reorged counters.
   const pending = new Map<string, bigint>();
 

@@ -3,7 +3,7 @@
 // dependencies (a sweep waits for its gas top-up), retries of an execution that threw, and
 // reports that are retried until the coordinator stores them. How a transfer is built, signed,
 // broadcast and followed is the chain family's TransferExecutor.
-import { delay, PonteError, retry, type Logger } from "@ponte/common";
+import { childLogger, delay, PonteError, retry, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
 import { isLeaseLost } from "../report/index.js";
@@ -75,7 +75,7 @@ export function createTransferRunner(
     maxUnknownFailures?: number;
   },
 ): TransferRunner {
-  const logger = common.logger.child({ network: o.network, component: "transfers" });
+  const logger = childLogger(common.logger, { network: o.network, component: "transfers" });
   const remembered = new Map<string, TransferStatus>();
   const statuses = {
     get: (id: string) => remembered.get(id),
@@ -220,7 +220,7 @@ export function createTransferReportSink(
   common: { logger: Logger },
   o: { client: CoordinatorClient; identity: AgentIdentity; signal: AbortSignal; metrics: AgentMetrics; onLeaseLost: (reason: string) => void },
 ): ReportSink {
-  const logger = common.logger.child({ network: o.identity.network, component: "transfers" });
+  const logger = childLogger(common.logger, { network: o.identity.network, component: "transfers" });
   return async (r) => {
     try {
       await retry(() => o.client.reportTransfer(o.identity, r), {
@@ -262,7 +262,7 @@ export async function consumeTransferOrders(
   common: { logger: Logger },
   o: { client: CoordinatorClient; identity: AgentIdentity; signal: AbortSignal; runner: TransferRunner; onLeaseLost: (reason: string) => void },
 ): Promise<void> {
-  const logger = common.logger.child({ network: o.identity.network, component: "transfers" });
+  const logger = childLogger(common.logger, { network: o.identity.network, component: "transfers" });
   let failures = 0;
   while (!o.signal.aborted) {
     const stream = o.client.streamTransferOrders(o.identity);

@@ -1,4 +1,4 @@
-import { delay, PonteError, type Logger } from "@ponte/common";
+import { childLogger, delay, PonteError, type Logger } from "@ponte/common";
 import type { CoordinatorClient } from "../client/index.js";
 import type { AgentMetrics } from "../metrics/index.js";
 import type { AgentIdentity, WatchEntry } from "../types.js";
@@ -36,7 +36,7 @@ export function createWatchSet(
   common: { logger: Logger },
   o: { client: CoordinatorClient; metrics: AgentMetrics; normalize?: (address: string) => string; network: string },
 ): WatchSet {
-  const logger = common.logger.child({ network: o.network });
+  const logger = childLogger(common.logger, { network: o.network });
   const normalize = o.normalize ?? ((a: string) => a);
   let map = new WatchStore();
   let synced = false;
