@@ -151,6 +151,32 @@ describe("deposits reported by an agent", () => {
     expect(await status(t)).toMatchObject({ status: "DEPOSIT_DETECTED", confirmed_amount: "0" });
   });
 
+  it("a refused reorg (no lease, an ancestor not on the stored chain, no cursor) changes nothing", async () => {
+    const t = await tradeAt("0xd9");
+    await mine();
+    const ancestor = height;
+    await mine([{ to: "0xd9", amount: 100_000_000n, ref: "0xf1:0" }], 3);
+    expect((await status(t)).status).toBe("PAYMENT_CONFIRMED");
+    const state = async () => ({
+      trade: await status(t),
+      deposits: await db.sql`SELECT tx_ref, status, block_height, block_hash FROM deposits ORDER BY tx_ref`,
+      blocks: await db.sql`SELECT height, hash FROM chain_blocks WHERE network = 'anvil' ORDER BY height`,
+      cursor: await db.sql`SELECT height, hash, finalized_height FROM chain_cursors WHERE network = 'anvil'`,
+      history: await history(t),
+    });
+    const before = await state();
+    const stale = { ...id, leaseEpoch: id.leaseEpoch + 7n };
+    await expect(rep.reportReorg(stale, { height: ancestor, hash: hash(ancestor) }, ["0xf1:0"])).rejects.toMatchObject({ code: "LEASE_LOST" });
+    await expect(rep.reportReorg(id, { height: ancestor, hash: hash(ancestor, "z") }, ["0xf1:0"])).rejects.toMatchObject({
+      code: "INVALID_STATE",
+      details: { stored_hash: hash(ancestor) },
+    });
+    expect(await state()).toEqual(before);
+    await db.sql`DELETE FROM chain_cursors WHERE network = 'anvil'`;
+    await expect(rep.reportReorg(id, { height: ancestor, hash: hash(ancestor) }, ["0xf1:0"])).rejects.toMatchObject({ code: "INVALID_STATE" });
+    expect(await state()).toEqual({ ...before, cursor: [] });
+  });
+
   it("ignores other assets, records late deposits, and repeated reports count once", async () => {
     const t = await tradeAt("0xd5");
     await mine([{ to: "0xd5", amount: 100_000_000n, ref: "0xo1:0", contract: "0x00000000000000000000000000000000000000bb" }], 3);
