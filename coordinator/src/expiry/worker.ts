@@ -1,8 +1,9 @@
-import { delay, type Logger } from "@ponte/common";
+import type { Logger } from "@ponte/common";
 import type { Sql, Tx } from "../db/index.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import { systemActor } from "../trade/actor.js";
 import { transition, type TransitionContext } from "../trade/transition.js";
+import { startWorkerLoop, type WorkerLoop } from "../worker-loop.js";
 
 export interface ExpiryWorker {
   runOnce(): Promise<number>;
@@ -24,8 +25,6 @@ export function createExpiryWorker(common: {
   evaluate?: (tx: Tx, tradeId: string) => Promise<void>;
 }): ExpiryWorker {
   const logger = common.logger.child({ component: "expiry" });
-  const ac = new AbortController();
-  let loop: Promise<void> | undefined;
   const actor = systemActor("expiry");
 
   async function runOnce(): Promise<number> {
@@ -68,25 +67,21 @@ export function createExpiryWorker(common: {
     return total;
   }
 
+  let loop: WorkerLoop | undefined;
   return {
     runOnce,
     start() {
-      loop = (async () => {
-        while (!ac.signal.aborted) {
-          try {
-            await runOnce();
-            common.metrics.workerRuns.inc({ worker: "expiry", result: "ok" });
-          } catch (err) {
-            common.metrics.workerRuns.inc({ worker: "expiry", result: "error" });
-            logger.error({ err }, "Expiry pass failed");
-          }
-          await delay(common.intervalMs, ac.signal);
-        }
-      })();
+      loop = startWorkerLoop({
+        worker: "expiry",
+        intervalMs: common.intervalMs,
+        metrics: common.metrics,
+        logger,
+        failure: "Expiry pass failed",
+        pass: async () => void (await runOnce()),
+      });
     },
     async stop() {
-      ac.abort();
-      await loop;
+      await loop?.stop();
     },
   };
 }

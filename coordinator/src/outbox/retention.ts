@@ -1,6 +1,7 @@
-import { delay, type Logger } from "@ponte/common";
+import type { Logger } from "@ponte/common";
 import type { Sql } from "../db/index.js";
 import type { CoordinatorMetrics } from "../metrics.js";
+import { startWorkerLoop, type WorkerLoop } from "../worker-loop.js";
 
 export interface OutboxRetentionOptions {
   /** Published events older than this (by sent_at) are deleted. */
@@ -11,7 +12,8 @@ export interface OutboxRetentionOptions {
 }
 
 export interface OutboxRetention {
-  runOnce(): Promise<number>;
+  /** Deletes what is past retention, batch after batch; stops early once `signal` aborts. */
+  runOnce(signal?: AbortSignal): Promise<number>;
   start(): void;
   stop(): Promise<void>;
 }
@@ -34,10 +36,8 @@ export function createOutboxRetention(common: {
 }): OutboxRetention {
   const { sql, metrics, options: o } = common;
   const logger = common.logger.child({ component: "outbox_retention" });
-  const ac = new AbortController();
-  let loop: Promise<void> | undefined;
 
-  async function runOnce(): Promise<number> {
+  async function runOnce(signal?: AbortSignal): Promise<number> {
     let total = 0;
     for (;;) {
       const deleted = await sql<{ seq: bigint }[]>`
@@ -51,32 +51,28 @@ export function createOutboxRetention(common: {
          WHERE d.seq = head.seq AND (stop.seq IS NULL OR head.seq < stop.seq)
         RETURNING d.seq`;
       total += deleted.length;
-      if (deleted.length < o.batchSize || ac.signal.aborted) break;
+      if (deleted.length < o.batchSize || signal?.aborted) break;
     }
     metrics.workerItems.inc({ worker: "outbox_retention" }, total);
     if (total > 0) logger.info({ deleted: total, retention_hours: o.retentionHours }, "Deleted published outbox events past retention");
     return total;
   }
 
+  let loop: WorkerLoop | undefined;
   return {
     runOnce,
     start() {
-      loop = (async () => {
-        while (!ac.signal.aborted) {
-          try {
-            await runOnce();
-            metrics.workerRuns.inc({ worker: "outbox_retention", result: "ok" });
-          } catch (err) {
-            metrics.workerRuns.inc({ worker: "outbox_retention", result: "error" });
-            logger.warn({ err }, "Outbox retention pass failed; retrying at the next interval");
-          }
-          await delay(o.intervalMs, ac.signal);
-        }
-      })();
+      loop = startWorkerLoop({
+        worker: "outbox_retention",
+        intervalMs: o.intervalMs,
+        metrics,
+        logger,
+        failure: "Outbox retention pass failed; retrying at the next interval",
+        pass: async (signal) => void (await runOnce(signal)),
+      });
     },
     async stop() {
-      ac.abort();
-      await loop;
+      await loop?.stop();
     },
   };
 }

@@ -1,10 +1,11 @@
-import { delay, grossBrl, PonteError, PRICE_SCALE, type Logger } from "@ponte/common";
+import { grossBrl, PonteError, PRICE_SCALE, type Logger } from "@ponte/common";
 import type { Sql, Tx } from "../db/index.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import type { Asset, AssetRegistry, PriceSource } from "../quote/types.js";
 import { systemActor } from "../trade/actor.js";
 import { tradeFromRow, type Trade, type TradeRow } from "../trade/model.js";
 import { transition, type TransitionContext } from "../trade/transition.js";
+import { startWorkerLoop, type WorkerLoop } from "../worker-loop.js";
 import { hotWallet, insertOrder as insertOrderRow, orderFromUserAddress, type NewOrder, type TransferKind, type TransferPurpose, type TransferStatus } from "./orders.js";
 
 export type { TransferKind, TransferPurpose, TransferStatus } from "./orders.js";
@@ -149,8 +150,7 @@ export function createTransfers(common: {
 }) {
   const { sql, registry, prices, options: o } = common;
   const logger = common.logger.child({ component: "transfers" });
-  const ac = new AbortController();
-  let loop: Promise<void> | undefined;
+  let loop: WorkerLoop | undefined;
 
   /** Native base units worth `share` of `amount` of `asset`; undefined while prices are unavailable. */
   async function maxFeeFor(asset: Asset, amount: bigint): Promise<bigint | undefined> {
@@ -566,23 +566,17 @@ export function createTransfers(common: {
     },
 
     start() {
-      loop = (async () => {
-        while (!ac.signal.aborted) {
-          try {
-            const n = await planOnce();
-            common.metrics.workerRuns.inc({ worker: "transfers", result: "ok" });
-            if (n >= o.batchSize) continue;
-          } catch (err) {
-            common.metrics.workerRuns.inc({ worker: "transfers", result: "error" });
-            logger.error({ err }, "Transfer planning failed");
-          }
-          await delay(o.intervalMs, ac.signal);
-        }
-      })();
+      loop = startWorkerLoop({
+        worker: "transfers",
+        intervalMs: o.intervalMs,
+        metrics: common.metrics,
+        logger,
+        failure: "Transfer planning failed",
+        pass: async () => (await planOnce()) >= o.batchSize,
+      });
     },
     async stop() {
-      ac.abort();
-      await loop;
+      await loop?.stop();
     },
   };
 }
