@@ -81,8 +81,8 @@ export function createApp(deps: AppDeps): App {
   const streamedBodyLimit = bodyLimit({ maxSize: config.BODY_LIMIT_BYTES, onError: tooLarge });
   // A declared Content-Length is checked from the header alone, as Hono's bodyLimit does, but
   // without touching c.req.raw.body: that getter makes @hono/node-server build undici's Request
-  // and a web stream of the body, which the JSON read then goes through (~80 µs per quote,
-  // bench/README.md, B1). Node's parser reads exactly Content-Length bytes, so the header is the
+  // and a web stream of the body, which the JSON read then goes through (738 → 551 CPU-µs per
+  // quote without it, bench/README.md, B1). Node's parser reads exactly Content-Length bytes, so the header is the
   // size; a chunked body has none and is counted as it streams.
   const apiBodyLimit = (c: Context<AppEnv>, next: Next) => {
     const declared = c.req.header("content-length");
