@@ -82,8 +82,8 @@ export function createApp(deps: AppDeps): App {
   // A declared Content-Length is checked from the header alone, as Hono's bodyLimit does, but
   // without touching c.req.raw.body: that getter makes @hono/node-server build undici's Request
   // and a web stream of the body, which the JSON read then goes through (738 → 551 CPU-µs per
-  // quote without it, bench/README.md, B1). Node's parser reads exactly Content-Length bytes, so the header is the
-  // size; a chunked body has none and is counted as it streams.
+  // quote without it, bench/README.md, B1). Node's parser reads exactly Content-Length bytes, so
+  // the header is the size; a chunked body has none and is counted as it streams.
   const apiBodyLimit = (c: Context<AppEnv>, next: Next) => {
     const declared = c.req.header("content-length");
     if (declared === undefined || !/^\d+$/.test(declared) || c.req.header("transfer-encoding") !== undefined) {
