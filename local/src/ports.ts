@@ -55,10 +55,20 @@ export async function assertPortsFree(claims: PortClaim[]): Promise<void> {
   }
 }
 
-/** n distinct ports that were free a moment ago (all held open while picking, so no repeats). */
-export async function freePorts(n: number, host = "127.0.0.1"): Promise<number[]> {
+/**
+ * n distinct ports that were free a moment ago (all held open while picking, so no repeats), none
+ * of them one of `taken`: ports claimed by the caller's own settings that nothing listens on yet
+ * (the gateway's PORT) are held too, or the kernel could hand one of them out again.
+ */
+export async function freePorts(n: number, host = "127.0.0.1", taken: readonly number[] = []): Promise<number[]> {
+  const held: Server[] = [];
   const servers: Server[] = [];
   try {
+    for (const port of taken) {
+      // One in use already (by anything) is not handed out by the kernel either.
+      const s = await listen(host, port).catch(() => undefined);
+      if (s) held.push(s);
+    }
     for (let i = 0; i < n; i++) servers.push(await listen(host, 0));
     return servers.map((s) => {
       const a = s.address();
@@ -66,6 +76,6 @@ export async function freePorts(n: number, host = "127.0.0.1"): Promise<number[]
       return a.port;
     });
   } finally {
-    await Promise.all(servers.map(close));
+    await Promise.all([...held, ...servers].map(close));
   }
 }

@@ -92,7 +92,8 @@ function checkBuilt(): void {
 async function choosePorts(o: StartOptions, need: InternalPort[]): Promise<Record<InternalPort, number>> {
   const chosen = {} as Record<InternalPort, number>;
   const auto = need.filter((k) => o.ports[k] === undefined);
-  const picked = o.freePorts ? await freePorts(auto.length) : [];
+  const taken = [o.gatewayPort, ...need.flatMap((k) => (o.ports[k] === undefined ? [] : [o.ports[k]]))];
+  const picked = o.freePorts ? await freePorts(auto.length, "127.0.0.1", taken) : [];
   for (const k of need) chosen[k] = o.ports[k] ?? (o.freePorts ? picked[auto.indexOf(k)]! : PORT_SETTINGS[k][1]);
   return chosen;
 }

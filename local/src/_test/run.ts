@@ -40,6 +40,9 @@ export function run(entry: "start" | "demo", args: string[], env: NodeJS.Process
   proc.stdout!.on("data", (c: Buffer) => (out += c.toString()));
   proc.stderr!.on("data", (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
+  // "close" comes after the output is all read: a process that ended without the text has failed.
+  let closed = false;
+  proc.once("close", () => (closed = true));
   return {
     proc,
     output: () => out,
@@ -47,12 +50,12 @@ export function run(entry: "start" | "demo", args: string[], env: NodeJS.Process
     async waitForOutput(text, timeoutMs = 60_000) {
       await eventually(
         () => {
-          if (out.includes(text)) return true;
-          if (proc.exitCode !== null) throw new Error(`exited (${proc.exitCode}) before printing "${text}":\n${out}`);
+          if (out.includes(text) || closed) return true;
           throw new Error(`has not printed "${text}" yet:\n${out.slice(-3000)}`);
         },
         { timeout: timeoutMs, interval: 100 },
       );
+      if (!out.includes(text)) throw new Error(`exited (${proc.exitCode}) before printing "${text}":\n${out}`);
     },
   };
 }
