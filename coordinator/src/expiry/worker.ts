@@ -3,7 +3,7 @@ import type { Sql, Tx } from "../db/index.js";
 import type { CoordinatorMetrics } from "../metrics.js";
 import { systemActor } from "../trade/actor.js";
 import { transition, type TransitionContext } from "../trade/transition.js";
-import { startWorkerLoop, type WorkerLoop } from "../worker-loop.js";
+import { workerLoop } from "../worker-loop.js";
 
 export interface ExpiryWorker {
   runOnce(): Promise<number>;
@@ -67,21 +67,13 @@ export function createExpiryWorker(common: {
     return total;
   }
 
-  let loop: WorkerLoop | undefined;
-  return {
-    runOnce,
-    start() {
-      loop = startWorkerLoop({
-        worker: "expiry",
-        intervalMs: common.intervalMs,
-        metrics: common.metrics,
-        logger,
-        failure: "Expiry pass failed",
-        pass: async () => void (await runOnce()),
-      });
-    },
-    async stop() {
-      await loop?.stop();
-    },
-  };
+  const loop = workerLoop({
+    worker: "expiry",
+    intervalMs: common.intervalMs,
+    metrics: common.metrics,
+    logger,
+    failure: "Expiry pass failed",
+    pass: async () => void (await runOnce()),
+  });
+  return { runOnce, start: loop.start, stop: loop.stop };
 }

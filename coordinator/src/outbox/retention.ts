@@ -1,7 +1,7 @@
 import type { Logger } from "@ponte/common";
 import type { Sql } from "../db/index.js";
 import type { CoordinatorMetrics } from "../metrics.js";
-import { startWorkerLoop, type WorkerLoop } from "../worker-loop.js";
+import { workerLoop } from "../worker-loop.js";
 
 export interface OutboxRetentionOptions {
   /** Published events older than this (by sent_at) are deleted. */
@@ -58,21 +58,13 @@ export function createOutboxRetention(common: {
     return total;
   }
 
-  let loop: WorkerLoop | undefined;
-  return {
-    runOnce,
-    start() {
-      loop = startWorkerLoop({
-        worker: "outbox_retention",
-        intervalMs: o.intervalMs,
-        metrics,
-        logger,
-        failure: "Outbox retention pass failed; retrying at the next interval",
-        pass: async (signal) => void (await runOnce(signal)),
-      });
-    },
-    async stop() {
-      await loop?.stop();
-    },
-  };
+  const loop = workerLoop({
+    worker: "outbox_retention",
+    intervalMs: o.intervalMs,
+    metrics,
+    logger,
+    failure: "Outbox retention pass failed; retrying at the next interval",
+    pass: async (signal) => void (await runOnce(signal)),
+  });
+  return { runOnce, start: loop.start, stop: loop.stop };
 }

@@ -5,7 +5,7 @@ import type { Asset, AssetRegistry, PriceSource } from "../quote/types.js";
 import { systemActor } from "../trade/actor.js";
 import { tradeFromRow, type Trade, type TradeRow } from "../trade/model.js";
 import { transition, type TransitionContext } from "../trade/transition.js";
-import { startWorkerLoop, type WorkerLoop } from "../worker-loop.js";
+import { workerLoop } from "../worker-loop.js";
 import { hotWallet, insertOrder as insertOrderRow, orderFromUserAddress, type NewOrder, type TransferKind, type TransferPurpose, type TransferStatus } from "./orders.js";
 
 export type { TransferKind, TransferPurpose, TransferStatus } from "./orders.js";
@@ -150,7 +150,6 @@ export function createTransfers(common: {
 }) {
   const { sql, registry, prices, options: o } = common;
   const logger = common.logger.child({ component: "transfers" });
-  let loop: WorkerLoop | undefined;
 
   /** Native base units worth `share` of `amount` of `asset`; undefined while prices are unavailable. */
   async function maxFeeFor(asset: Asset, amount: bigint): Promise<bigint | undefined> {
@@ -452,6 +451,15 @@ export function createTransfers(common: {
   const planOnce = async (): Promise<number> =>
     (await planSweeps()) + (await planRefunds()) + (await planOwedBack()) + (await planRebalances());
 
+  const loop = workerLoop({
+    worker: "transfers",
+    intervalMs: o.intervalMs,
+    metrics: common.metrics,
+    logger,
+    failure: "Transfer planning failed",
+    pass: async () => (await planOnce()) >= o.batchSize,
+  });
+
   return {
     /** Records the wallets an agent derives (hot) or was configured with (cold). Never a key. */
     async registerWallets(network: string, wallets: SystemWalletInput[]): Promise<void> {
@@ -565,18 +573,7 @@ export function createTransfers(common: {
       await tx`SELECT pg_notify('ponte_transfers', ${network})`;
     },
 
-    start() {
-      loop = startWorkerLoop({
-        worker: "transfers",
-        intervalMs: o.intervalMs,
-        metrics: common.metrics,
-        logger,
-        failure: "Transfer planning failed",
-        pass: async () => (await planOnce()) >= o.batchSize,
-      });
-    },
-    async stop() {
-      await loop?.stop();
-    },
+    start: loop.start,
+    stop: loop.stop,
   };
 }
