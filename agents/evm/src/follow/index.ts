@@ -213,6 +213,9 @@ export function createEvmFollower(common: { logger: Logger }, deps: EvmFollowerD
             if (signal.aborted) break;
             let batch = await takeAhead();
             if (!batch) {
+              // A head announced from here on wakes the wait below, even one that lands while
+              // the chain is read (it used to be slept through: pollIntervalMs, 2 s by default).
+              const seen = heads.seq;
               const { head, finalized } = await readHead();
               const next = nextHeight(cursor, head.height);
               if (next > head.height) {
@@ -221,7 +224,7 @@ export function createEvmFollower(common: { logger: Logger }, deps: EvmFollowerD
                   continue;
                 }
                 failures = 0;
-                await heads.next(config.pollIntervalMs, signal);
+                await heads.next(config.pollIntervalMs, signal, seen);
                 continue;
               }
               const to = min(head.height, next + BigInt(config.batchSize) - 1n);

@@ -17,8 +17,14 @@ export interface HeadWatcher {
    * take() (or the socket is down), so the caller then reads the head over HTTP.
    */
   take(): Header | undefined;
-  /** Resolves at the next head, after timeoutMs, or when signal aborts. */
-  next(timeoutMs: number, signal: AbortSignal): Promise<void>;
+  /** Counts the heads delivered: read it before looking at the chain, and pass it to next(). */
+  readonly seq: number;
+  /**
+   * Resolves at the next head, after timeoutMs, or when signal aborts; at once when a head came
+   * after `seen` (a `seq` read earlier), so one that arrives while the caller reads the chain
+   * is not slept through.
+   */
+  next(timeoutMs: number, signal: AbortSignal, seen?: number): Promise<void>;
   /** Closes the current socket (tests: a dropped connection). */
   dropConnection(): void;
   stop(): Promise<void>;
@@ -35,6 +41,7 @@ export function createHeadWatcher(
   let latest: Header | undefined;
   /** latest arrived since the last take(). */
   let fresh = false;
+  let seq = 0;
   let waiters: (() => void)[] = [];
   const wakeAll = () => {
     const w = waiters;
@@ -82,6 +89,7 @@ export function createHeadWatcher(
           try {
             latest = toHeader(msg.params.result as Parameters<typeof toHeader>[0]);
             fresh = true;
+            seq++;
             o.metrics.setHead(latest.height);
           } catch {
             return;
@@ -129,7 +137,11 @@ export function createHeadWatcher(
       fresh = false;
       return latest;
     },
-    next(timeoutMs, signal) {
+    get seq() {
+      return seq;
+    },
+    next(timeoutMs, signal, seen) {
+      if (seen !== undefined && seq !== seen) return Promise.resolve();
       return new Promise<void>((resolve) => {
         const finish = () => {
           clearTimeout(t);

@@ -103,8 +103,9 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
     return b ? BigInt(b.number) : 0n;
   };
   const balance = async (address: string, block = "pending") => BigInt(await rpc.call<string>("eth_getBalance", [address, block]));
-  const wait = async (signal: AbortSignal) => {
-    if (deps.heads) await deps.heads.next(config.pollIntervalMs, signal);
+  /** Until the next head after `seen` (a `heads.seq` read before the chain was), or the poll interval. */
+  const wait = async (signal: AbortSignal, seen: number | undefined) => {
+    if (deps.heads) await deps.heads.next(config.pollIntervalMs, signal, seen);
     else await delay(config.pollIntervalMs, signal);
   };
 
@@ -416,6 +417,7 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
    */
   async function follow(order: TransferOrder, st: OrderState, ctx: TransferRunContext, log: Logger): Promise<void> {
     while (!ctx.signal.aborted) {
+      const seen = deps.heads?.seq;
       const h = await head();
       const mined = await findReceipt(st);
       if (mined) {
@@ -456,7 +458,7 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
           }
         }
       }
-      await wait(ctx.signal);
+      await wait(ctx.signal, seen);
     }
   }
 
