@@ -157,6 +157,7 @@ async function follow(base: bigint, o: { config?: Partial<EvmConfig>; watch?: Wa
   const heads: HeadWatcher = {
     connected: false,
     latest: undefined,
+    seq: 0,
     take: () => undefined,
     next: (ms, signal) => delay(ms, signal),
     dropConnection: () => {},
