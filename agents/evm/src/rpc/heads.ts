@@ -20,11 +20,11 @@ export interface HeadWatcher {
   /** Counts the heads delivered: read it before looking at the chain, and pass it to next(). */
   readonly seq: number;
   /**
-   * Resolves at the next head, after timeoutMs, or when signal aborts; at once when a head came
-   * after `seen` (a `seq` read earlier), so one that arrives while the caller reads the chain
-   * is not slept through.
+   * Resolves at the first head after `seen` (a `seq` read before the caller looked at the chain:
+   * at once if one came meanwhile, rather than sleeping through it), after timeoutMs, or when
+   * signal aborts.
    */
-  next(timeoutMs: number, signal: AbortSignal, seen?: number): Promise<void>;
+  next(timeoutMs: number, signal: AbortSignal, seen: number): Promise<void>;
   /** Closes the current socket (tests: a dropped connection). */
   dropConnection(): void;
   stop(): Promise<void>;
@@ -141,7 +141,7 @@ export function createHeadWatcher(
       return seq;
     },
     next(timeoutMs, signal, seen) {
-      if (seen !== undefined && seq !== seen) return Promise.resolve();
+      if (seq !== seen) return Promise.resolve();
       return new Promise<void>((resolve) => {
         const finish = () => {
           clearTimeout(t);

@@ -105,7 +105,7 @@ export function createEvmTransferExecutor(common: { logger: Logger }, deps: EvmT
   const balance = async (address: string, block = "pending") => BigInt(await rpc.call<string>("eth_getBalance", [address, block]));
   /** Until the next head after `seen` (a `heads.seq` read before the chain was), or the poll interval. */
   const wait = async (signal: AbortSignal, seen: number | undefined) => {
-    if (deps.heads) await deps.heads.next(config.pollIntervalMs, signal, seen);
+    if (deps.heads && seen !== undefined) await deps.heads.next(config.pollIntervalMs, signal, seen);
     else await delay(config.pollIntervalMs, signal);
   };
 
