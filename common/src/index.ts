@@ -10,3 +10,4 @@ export * from "./pix.js";
 export * from "./trade-status.js";
 export * from "./grpc.js";
 export * from "./crash.js";
+export * from "./wakeup.js";

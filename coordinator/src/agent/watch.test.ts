@@ -19,12 +19,12 @@ afterEach(async () => {
 
 let networks = 0;
 /** A trade watched on `network` at `address` (derivation index `index`), assigned `agoSeconds` ago. */
-async function watchedTrade(network: string, address: string, index: number, agoSeconds = 0): Promise<string> {
+async function watchedTrade(network: string, address: string, index: number, agoSeconds = 0, o: { notify?: boolean } = {}): Promise<string> {
   const tradeId = await insertTrade(db.sql, { network });
   await db.sql`
     INSERT INTO deposit_addresses (network, address, derivation_index, derivation_path, status, trade_id, assigned_at)
     VALUES (${network}, ${address}, ${index}, ${`m/0/${index}`}, 'ASSIGNED', ${tradeId}, now() - make_interval(secs => ${agoSeconds}))`;
-  await db.sql`SELECT pg_notify('ponte_watch', ${network})`;
+  if (o.notify ?? true) await db.sql`SELECT pg_notify('ponte_watch', ${network})`;
   return tradeId;
 }
 
@@ -37,20 +37,20 @@ const rows = (c: WatchColumns) =>
     watchUntilMs: c.watchUntilMs[i],
     derivationIndex: c.derivationIndex[i],
   }));
-function stream(network: string, onSend: (u: Update) => void = () => {}) {
+function stream(network: string, onSend: (u: Update) => void | Promise<void> = () => {}, pollMs = 100) {
   const updates: Update[] = [];
   const ac = new AbortController();
   const done = streamWatchSet({
     sql: db.sql,
     network,
     signal: ac.signal,
-    pollMs: 100,
+    pollMs,
     logger,
     sink: {
       closed: false,
       send: async (u) => {
         updates.push(u);
-        onSend(u);
+        await onSend(u);
       },
     },
   });
@@ -155,14 +155,29 @@ describe("watch stream (coordinator side)", () => {
     await watchedTrade(network, "0xb1", 1);
     vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
     cleanups.push(() => void vi.useRealTimers());
-    // The snapshot "takes" two minutes on the coordinator's clock.
-    const s = stream(network, (u) => {
-      if (u.snapshotComplete) vi.setSystemTime(Date.now() + 120_000);
+    // An address committed while the snapshot was read, not in it; the snapshot "takes" two
+    // minutes on the coordinator's clock.
+    const s = stream(network, async (u) => {
+      if (!u.snapshotComplete) return;
+      await watchedTrade(network, "0xb2", 2);
+      vi.setSystemTime(Date.now() + 120_000);
     });
     await eventually(() => s.updates.some((u) => u.snapshotComplete));
-    // Committed while the snapshot was read (the database's clock), not in it.
-    await watchedTrade(network, "0xb2", 2);
     await eventually(() => s.sent("0xb2").length === 1, { timeout: 3_000 });
     expect(s.sent("0xb1")).toHaveLength(1);
+  });
+
+  // A NOTIFY sent while the LISTEN connection was down is lost; the address used to wait for the
+  // next poll (WATCH_POLL_MS, 5 s), in which a fast chain's payment could be mined unwatched.
+  it("looks again once LISTEN is back, so an address whose NOTIFY was lost is sent at once", async () => {
+    const network = `watch-${process.pid}-${networks++}`;
+    const s = stream(network, undefined, 600_000);
+    await eventually(() => s.updates.some((u) => u.snapshotComplete));
+    await watchedTrade(network, "0xc1", 1, 0, { notify: false });
+    const dropped = await db.sql`
+      SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`;
+    expect(dropped.length).toBeGreaterThan(0);
+    await eventually(() => s.sent("0xc1").length === 1, { timeout: 10_000 });
   });
 });

@@ -1,4 +1,4 @@
-import { delay, type Logger } from "@ponte/common";
+import { createWakeup, type Logger } from "@ponte/common";
 import type { agentv1 } from "@ponte/proto";
 import type { Sql } from "../db/index.js";
 
@@ -155,23 +155,20 @@ export async function streamWatchSet(opts: {
   await sink.send({ add: batch.take(), remove: [], snapshotComplete: true });
   opts.logger.info({ network, addresses: sentAddress.length, ms: Math.round(performance.now() - started) }, "Watch snapshot sent");
 
-  let dirty = false;
-  let wake: (() => void) | undefined;
-  const listener = await sql.listen("ponte_watch", (payload) => {
-    if (payload === network) {
-      dirty = true;
-      wake?.();
-    }
-  });
+  // LISTEN (re)established counts as news too: a NOTIFY sent while its connection was down (or
+  // before it first listened, after the snapshot's read) is lost, and the poll then looks now
+  // rather than up to pollMs later.
+  const news = createWakeup();
+  const listener = await sql.listen(
+    "ponte_watch",
+    (payload) => {
+      if (payload === network) news.notify();
+    },
+    news.notify,
+  );
   try {
     while (!opts.signal.aborted && !sink.closed) {
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        if (dirty) resolve();
-        void delay(opts.pollMs, opts.signal).then(resolve);
-      });
-      wake = undefined;
-      dirty = false;
+      await news.wait(opts.pollMs, opts.signal);
       if (opts.signal.aborted || sink.closed) break;
       const since = new Date(lastPoll.getTime() - SLACK_SECONDS * 1000);
       lastPoll = new Date();

@@ -1,5 +1,5 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import { delay, PonteError, type Logger } from "@ponte/common";
+import { createWakeup, PonteError, type Logger } from "@ponte/common";
 import { agentv1 } from "@ponte/proto";
 import type { Sql } from "../db/index.js";
 import { assertLease, type Identity } from "../agent/lease.js";
@@ -65,8 +65,9 @@ export function agentTransferHandlers(common: {
       common.signal.addEventListener("abort", stop, { once: true });
       call.once("cancelled", stop);
       call.once("close", stop);
-      let wake: (() => void) | undefined;
-      const listener = await sql.listen("ponte_transfers", () => wake?.());
+      // News while a pass runs, or LISTEN back after a drop, starts the next pass at once.
+      const news = createWakeup();
+      const listener = await sql.listen("ponte_transfers", news.notify, news.notify);
       const sent = new Map<string, string>();
       try {
         while (!ac.signal.aborted && !call.cancelled) {
@@ -78,11 +79,7 @@ export function agentTransferHandlers(common: {
             sent.set(o.id, version);
             call.write(orderToProto(o));
           }
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            void delay(common.pollMs, ac.signal).then(resolve);
-          });
-          wake = undefined;
+          await news.wait(common.pollMs, ac.signal);
         }
       } finally {
         common.signal.removeEventListener("abort", stop);

@@ -114,4 +114,38 @@ describe("the outbox relay", () => {
       await nats.stop();
     }
   });
+
+  // An event whose NOTIFY was lost (sent while LISTEN's connection was down) used to wait for the
+  // next poll; now LISTEN coming back is news. The poll here is 10 minutes: only that can do it.
+  it("publishes at once when LISTEN comes back after its connection dropped", async () => {
+    const nats = await startNatsServer({ storeDir: mkdtempSync(join(tmpdir(), "ponte-nats-relay-")) });
+    const suffix = randomBytes(4).toString("hex");
+    const prefix = `t${suffix}.trade`;
+    const relay = createOutboxRelay({
+      sql: db.sql,
+      logger: createLogger({ name: "test", level: "silent" }),
+      metrics: createCoordinatorMetrics(),
+      options: { natsUrl: nats.url, stream: `L_${suffix}`, subjectPrefix: prefix, duplicateWindowMs: 120_000, batchSize: 16, pollMs: 600_000 },
+    });
+    relay.start();
+    try {
+      const tradeId = await insertTrade(db.sql);
+      await db.sql.begin((tx) =>
+        transition(tx, { subjectPrefix: prefix }, { tradeId, from: "PENDING", to: "DEPOSIT_DETECTED", actor: { kind: "agent", id: "anvil" }, reason: "t" }),
+      );
+      const unsent = async () =>
+        (await db.sql<{ n: bigint }[]>`SELECT count(*) AS n FROM outbox WHERE trade_id = ${tradeId} AND sent_at IS NULL`)[0]!.n;
+      await eventually(async () => (await unsent()) === 0n);
+      // Unsent again with no NOTIFY (as if it had been lost), then LISTEN's connection drops.
+      await db.sql`UPDATE outbox SET sent_at = NULL WHERE trade_id = ${tradeId}`;
+      const dropped = await db.sql`
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'listen%'`;
+      expect(dropped.length).toBeGreaterThan(0);
+      await eventually(async () => (await unsent()) === 0n, { timeout: 10_000 });
+    } finally {
+      await relay.stop();
+      await nats.stop();
+    }
+  });
 });

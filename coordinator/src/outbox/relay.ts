@@ -1,4 +1,4 @@
-import { delay, type Logger } from "@ponte/common";
+import { createWakeup, delay, type Logger } from "@ponte/common";
 import { connect, nanos, type JetStreamClient, type NatsConnection } from "nats";
 import type { Sql } from "../db/index.js";
 import type { CoordinatorMetrics } from "../metrics.js";
@@ -36,7 +36,9 @@ export function createOutboxRelay(common: {
   let nc: NatsConnection | undefined;
   let js: JetStreamClient | undefined;
   let streamReady = false;
-  let wake: (() => void) | undefined;
+  // A NOTIFY that lands while a batch is published ends the next wait at once (it was slept
+  // through until the next poll); so does LISTEN coming back after its connection dropped.
+  const news = createWakeup();
   let loop: Promise<void> | undefined;
   let unlisten: (() => Promise<void>) | undefined;
 
@@ -111,11 +113,7 @@ export function createOutboxRelay(common: {
         const n = await publishBatch();
         failures = 0;
         if (n < o.batchSize) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            void delay(o.pollMs, ac.signal).then(resolve);
-          });
-          wake = undefined;
+          await news.wait(o.pollMs, ac.signal);
         }
       } catch (err) {
         failures++;
@@ -134,7 +132,7 @@ export function createOutboxRelay(common: {
     },
     start() {
       void sql
-        .listen("ponte_outbox", () => wake?.())
+        .listen("ponte_outbox", news.notify, news.notify)
         .then((l) => {
           unlisten = l.unlisten;
         })
@@ -143,7 +141,6 @@ export function createOutboxRelay(common: {
     },
     async stop() {
       ac.abort();
-      wake?.();
       await loop;
       await unlisten?.().catch(() => undefined);
       if (nc && !nc.isClosed()) await nc.drain().catch(() => nc?.close());

@@ -630,7 +630,8 @@ export function createPayouts(common: {
 
     start() {
       void sql
-        .listen("ponte_payouts", wake)
+        // LISTEN back after its connection dropped: a NOTIFY may have been lost meanwhile.
+        .listen("ponte_payouts", wake, wake)
         .then((l) => {
           unlisten = l.unlisten;
         })
