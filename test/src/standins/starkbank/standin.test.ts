@@ -211,7 +211,9 @@ describe("faults", () => {
   it("duplicates, drops and reorders webhooks on demand", async () => {
     await standin.admin.addFault({ kind: "duplicate_webhook", externalId: "w-dup", eventType: "success", times: 3 });
     await standin.admin.addFault({ kind: "drop_webhook", externalId: "w-drop", eventType: "processing" });
-    await standin.admin.addFault({ kind: "out_of_order_webhook", externalId: "w-ooo", eventType: "processing" });
+    // Held until the next event is delivered: with the default 2 s ceiling, a loaded machine
+    // (success later than 2 s after processing) delivered it in order and failed this test.
+    await standin.admin.addFault({ kind: "out_of_order_webhook", externalId: "w-ooo", eventType: "processing", delayMs: 60_000 });
     for (const e of ["w-dup", "w-drop", "w-ooo"]) await api("POST", "/v2/transfer", { transfers: [transfer(e)] });
 
     await eventually(() => {
