@@ -224,6 +224,44 @@ describe("faults", () => {
     });
   });
 
+  // The race that made the test above flaky: "created" delivered after "processing" was already
+  // held released it, so it went out in order. A held event now waits for an event emitted after it.
+  it("a held event waits for the next event, not for an earlier one delivered late", async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    const arrived: string[] = [];
+    const got: string[] = [];
+    const gated = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const type = (JSON.parse(Buffer.concat(chunks).toString("utf8")) as { event: { log: { type: string } } }).event.log.type;
+        arrived.push(type);
+        void (type === "created" ? gate : Promise.resolve()).then(() => {
+          got.push(type);
+          res.writeHead(200).end();
+        });
+      });
+    });
+    await new Promise<void>((r) => gated.listen(0, "127.0.0.1", r));
+    await standin.admin.setWebhookUrl(`http://127.0.0.1:${(gated.address() as { port: number }).port}/`);
+    try {
+      await standin.admin.configure({ autoAdvance: false });
+      await standin.admin.addFault({ kind: "out_of_order_webhook", externalId: "late-created", eventType: "processing", delayMs: 60_000 });
+      const id = (await api("POST", "/v2/transfer", { transfers: [transfer("late-created")] })).json.transfers[0].id as string;
+      await eventually(() => expect(arrived).toEqual(["created"]));
+      await standin.admin.advance(id, "processing"); // held while "created" is still being delivered
+      openGate();
+      await eventually(() => expect(got).toEqual(["created"]));
+      await standin.admin.advance(id, "success");
+      await eventually(() => expect(got).toEqual(["created", "success", "processing"]));
+    } finally {
+      openGate();
+      await standin.admin.setWebhookUrl(`http://127.0.0.1:${(receiver.address() as { port: number }).port}/`);
+      await new Promise((r) => gated.close(r));
+    }
+  });
+
   it("late_failure fails a transfer after processing; return charges a success back", async () => {
     await standin.admin.addFault({ kind: "late_failure", externalId: "late", delayMs: 30 });
     await standin.admin.addFault({ kind: "return", externalId: "ret", delayMs: 30 });

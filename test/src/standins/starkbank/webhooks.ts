@@ -23,7 +23,10 @@ export interface DispatcherOptions {
 
 export class WebhookDispatcher {
   readonly events: EventRecord[] = [];
-  private readonly held = new Map<string, (() => void)[]>();
+  /** Held events per transfer, with their place in emission order. */
+  private readonly held = new Map<string, { seq: number; release: () => void }[]>();
+  private readonly seqOf = new WeakMap<EventRecord, number>();
+  private emitted = 0;
   private readonly ac = new AbortController();
   private readonly inflight = new Set<Promise<void>>();
   private readonly chains = new Map<string, Promise<void>>();
@@ -36,6 +39,7 @@ export class WebhookDispatcher {
    */
   emit(rec: EventRecord, plan: DeliveryPlan): Promise<void> {
     this.events.push(rec);
+    this.seqOf.set(rec, this.emitted++);
     const prev = plan.holdMaxMs === undefined ? (this.chains.get(rec.transferId) ?? Promise.resolve()) : Promise.resolve();
     const p = prev.then(() => this.run(rec, plan)).finally(() => {
       this.inflight.delete(p);
@@ -49,13 +53,13 @@ export class WebhookDispatcher {
   clear(): void {
     this.events.length = 0;
     this.chains.clear();
-    for (const releases of this.held.values()) for (const r of releases) r();
+    for (const list of this.held.values()) for (const h of list) h.release();
     this.held.clear();
   }
 
   async close(): Promise<void> {
     this.ac.abort();
-    for (const releases of this.held.values()) for (const r of releases) r();
+    for (const list of this.held.values()) for (const h of list) h.release();
     await Promise.allSettled([...this.inflight]);
   }
 
@@ -73,7 +77,7 @@ export class WebhookDispatcher {
           resolve();
         }
         const list = this.held.get(rec.transferId) ?? [];
-        list.push(done);
+        list.push({ seq: this.seqOf.get(rec)!, release: done });
         this.held.set(rec.transferId, list);
       });
       rec.state = "pending";
@@ -85,12 +89,20 @@ export class WebhookDispatcher {
     if (plan.holdMaxMs === undefined) this.releaseHeld(rec.transferId, rec);
   }
 
+  /**
+   * Releases the transfer's events held before `after` was emitted: a held event goes out after
+   * the next one. (An earlier event delivered late, e.g. "created" while "processing" was
+   * already held, used to release it too, so it went out in order.)
+   */
   private releaseHeld(transferId: string, after: EventRecord): void {
     if (after.state !== "delivered") return;
     const list = this.held.get(transferId);
     if (!list || list.length === 0) return;
-    this.held.delete(transferId);
-    for (const r of list) r();
+    const at = this.seqOf.get(after)!;
+    const keep = list.filter((h) => h.seq > at);
+    if (keep.length > 0) this.held.set(transferId, keep);
+    else this.held.delete(transferId);
+    for (const h of list) if (h.seq < at) h.release();
   }
 
   private async deliver(rec: EventRecord): Promise<boolean> {
