@@ -21,6 +21,20 @@ afterAll(async () => {
   await db.close();
 });
 
+/** A relay (not started) on a NATS server of its own, with its own stream and subjects. */
+async function relayOnFreshNats(pollMs: number) {
+  const nats = await startNatsServer({ storeDir: mkdtempSync(join(tmpdir(), "ponte-nats-relay-")) });
+  const suffix = randomBytes(4).toString("hex");
+  const prefix = `t${suffix}.trade`;
+  const relay = createOutboxRelay({
+    sql: db.sql,
+    logger: createLogger({ name: "test", level: "silent" }),
+    metrics: createCoordinatorMetrics(),
+    options: { natsUrl: nats.url, stream: `T_${suffix}`, subjectPrefix: prefix, duplicateWindowMs: 120_000, batchSize: 16, pollMs },
+  });
+  return { nats, prefix, relay };
+}
+
 describe("the outbox relay", () => {
   it("publishes every transition once, in order, across a NATS restart; nothing lost while NATS is down", async () => {
     const storeDir = mkdtempSync(join(tmpdir(), "ponte-nats-relay-"));
@@ -85,15 +99,7 @@ describe("the outbox relay", () => {
   // patches/nats+2.29.3.patch: nats.js built a "Cancelled" NatsError (a stack trace) for every
   // answered request, JetStream publishes included, only to reject a settled promise with it.
   it("builds no error per published event (the nats.js patch is applied)", async () => {
-    const nats = await startNatsServer({ storeDir: mkdtempSync(join(tmpdir(), "ponte-nats-relay-")) });
-    const suffix = randomBytes(4).toString("hex");
-    const prefix = `t${suffix}.trade`;
-    const relay = createOutboxRelay({
-      sql: db.sql,
-      logger: createLogger({ name: "test", level: "silent" }),
-      metrics: createCoordinatorMetrics(),
-      options: { natsUrl: nats.url, stream: `T_${suffix}`, subjectPrefix: prefix, duplicateWindowMs: 120_000, batchSize: 16, pollMs: 50 },
-    });
+    const { nats, prefix, relay } = await relayOnFreshNats(50);
     const errors = vi.spyOn(NatsError, "errorForCode");
     relay.start();
     try {
@@ -118,15 +124,7 @@ describe("the outbox relay", () => {
   // An event whose NOTIFY was lost (sent while LISTEN's connection was down) used to wait for the
   // next poll; now LISTEN coming back is news. The poll here is 10 minutes: only that can do it.
   it("publishes at once when LISTEN comes back after its connection dropped", async () => {
-    const nats = await startNatsServer({ storeDir: mkdtempSync(join(tmpdir(), "ponte-nats-relay-")) });
-    const suffix = randomBytes(4).toString("hex");
-    const prefix = `t${suffix}.trade`;
-    const relay = createOutboxRelay({
-      sql: db.sql,
-      logger: createLogger({ name: "test", level: "silent" }),
-      metrics: createCoordinatorMetrics(),
-      options: { natsUrl: nats.url, stream: `L_${suffix}`, subjectPrefix: prefix, duplicateWindowMs: 120_000, batchSize: 16, pollMs: 600_000 },
-    });
+    const { nats, prefix, relay } = await relayOnFreshNats(600_000);
     relay.start();
     try {
       const tradeId = await insertTrade(db.sql);
